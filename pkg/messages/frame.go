@@ -1,0 +1,127 @@
+package messages
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Codecs a frame payload may use.
+const (
+	CodecPNG  = "png"
+	CodecJPEG = "jpeg"
+)
+
+// Frame is one captured screen sent for inference.
+//
+// Boxes that come back are in the pixel space of Data. Width and Height are
+// that space; DisplayW/H are the display's size; Scale and CropX/CropY say how
+// Data was derived from the display, so display = crop + box/scale.
+type Frame struct {
+	V          int     `msgpack:"v"`
+	Sandbox    string  `msgpack:"sandbox"`
+	Task       string  `msgpack:"task"`
+	Seq        uint64  `msgpack:"seq"`
+	CapturedAt int64   `msgpack:"captured_at"` // unix nanoseconds
+	LastAction uint64  `msgpack:"last_action"` // sequence of the last action applied before capture
+	Codec      string  `msgpack:"codec"`
+	Width      int     `msgpack:"width"`
+	Height     int     `msgpack:"height"`
+	DisplayW   int     `msgpack:"display_w"`
+	DisplayH   int     `msgpack:"display_h"`
+	Scale      float64 `msgpack:"scale"`
+	CropX      int     `msgpack:"crop_x"`
+	CropY      int     `msgpack:"crop_y"`
+	Data       []byte  `msgpack:"data"`
+}
+
+// Box is one thing found on a frame: a word, a line, a button.
+type Box struct {
+	X     int     `json:"x" msgpack:"x"`
+	Y     int     `json:"y" msgpack:"y"`
+	W     int     `json:"w" msgpack:"w"`
+	H     int     `json:"h" msgpack:"h"`
+	Text  string  `json:"text,omitempty" msgpack:"text,omitempty"`
+	Class string  `json:"class,omitempty" msgpack:"class,omitempty"`
+	Conf  float32 `json:"conf" msgpack:"conf"`
+	Level string  `json:"level,omitempty" msgpack:"level,omitempty"` // "word" or "line"
+	Line  int     `json:"line,omitempty" msgpack:"line,omitempty"`   // line number, shared by a line and its words
+}
+
+// CenterX is the horizontal centre of b.
+func (b Box) CenterX() int { return b.X + b.W/2 }
+
+// CenterY is the vertical centre of b.
+func (b Box) CenterY() int { return b.Y + b.H/2 }
+
+// Detection statuses. "ok" with no boxes means the model ran and found nothing.
+const (
+	StatusOK    = "ok"
+	StatusError = "error"
+)
+
+// Detections is the reply to a Frame.
+type Detections struct {
+	V       int    `msgpack:"v"`
+	Seq     uint64 `msgpack:"seq"` // the frame's sequence
+	Model   string `msgpack:"model"`
+	Worker  string `msgpack:"worker"`
+	GPU     string `msgpack:"gpu"`
+	Status  string `msgpack:"status"`
+	Code    Code   `msgpack:"code,omitempty"`
+	Error   string `msgpack:"error,omitempty"`
+	Boxes   []Box  `msgpack:"boxes"`
+	InferNs int64  `msgpack:"infer_ns"` // backend time
+	QueueNs int64  `msgpack:"queue_ns"` // time the frame waited in the worker
+}
+
+// Err returns the error the detections carry, or nil.
+func (d *Detections) Err() error {
+	if d.Status == StatusOK {
+		return nil
+	}
+	return FromWire(d.Code, d.Error)
+}
+
+// Validate checks the frame's fields before it is sent or after it is received.
+func (f *Frame) Validate() error {
+	switch {
+	case f.Codec != CodecPNG && f.Codec != CodecJPEG:
+		return Errorf(CodeBadFrame, "frame codec %q: want png or jpeg", f.Codec)
+	case len(f.Data) == 0:
+		return Errorf(CodeBadFrame, "frame data: empty")
+	case f.Width <= 0 || f.Height <= 0 || f.Width > MaxDisplaySide || f.Height > MaxDisplaySide:
+		return Errorf(CodeBadFrame, "frame size %dx%d out of range", f.Width, f.Height)
+	}
+	return nil
+}
+
+// CaptureTime returns when the frame was captured.
+func (f *Frame) CaptureTime() time.Time { return time.Unix(0, f.CapturedAt) }
+
+// Encode writes v as msgpack.
+func Encode(v any) ([]byte, error) {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// Decode reads msgpack into v. The error names the type being decoded.
+func Decode(data []byte, v any) error {
+	if err := msgpack.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
+
+// DecodeFrame reads and validates a frame.
+func DecodeFrame(data []byte) (Frame, error) {
+	var f Frame
+	if err := msgpack.Unmarshal(data, &f); err != nil {
+		return Frame{}, Errorf(CodeBadFrame, "cannot decode frame: %v", err)
+	}
+	return f, f.Validate()
+}

@@ -1,0 +1,67 @@
+package messages
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Names of the JetStream assets screenfleet uses.
+const (
+	TasksStream = "TASKS"
+	TasksBucket = "sf_tasks"
+	// TasksConsumer is the durable pull consumer every dispatcher shares.
+	TasksConsumer = "dispatchers"
+	// MsgIDHeader carries the task id for JetStream's duplicate window.
+	MsgIDHeader = "Nats-Msg-Id"
+	// DefaultPrefix begins every subject unless a deployment configures another.
+	DefaultPrefix = "sf"
+)
+
+// Subjects builds every subject screenfleet uses from one prefix. Nothing else
+// assembles subjects by hand.
+type Subjects struct{ prefix string }
+
+// NewSubjects returns the subjects under prefix ("sf" when empty).
+func NewSubjects(prefix string) Subjects {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Subjects{prefix: strings.TrimSuffix(prefix, ".")}
+}
+
+// Prefix returns the subject prefix.
+func (s Subjects) Prefix() string { return s.prefix }
+
+// TaskSubmit is where tasks are published (captured by the TASKS stream).
+func (s Subjects) TaskSubmit() string { return s.prefix + ".tasks.submit" }
+
+// TaskDead is where unparseable tasks go, with the parse error.
+func (s Subjects) TaskDead() string { return s.prefix + ".tasks.dead" }
+
+// TaskProgress is where an agent reports progress for one task.
+func (s Subjects) TaskProgress(task string) string { return s.prefix + ".progress." + task }
+
+// AllProgress matches every task's progress subject.
+func (s Subjects) AllProgress() string { return s.prefix + ".progress.*" }
+
+// Assign is the request subject a sandbox's agent answers assignments on.
+func (s Subjects) Assign(sandbox string) string { return s.prefix + ".sandbox." + sandbox + ".assign" }
+
+// Infer is the subject a sandbox sends frames on for a model.
+func (s Subjects) Infer(model, sandbox string) string {
+	return s.prefix + ".infer." + model + "." + sandbox
+}
+
+// InferAll matches frames for a model from every sandbox; workers subscribe here.
+func (s Subjects) InferAll(model string) string { return s.prefix + ".infer." + model + ".*" }
+
+// InferQueue is the queue group of a model's workers.
+func (s Subjects) InferQueue(model string) string { return "sf-workers-" + model }
+
+// CheckToken reports an error if v cannot be one token of a subject.
+func CheckToken(kind, v string) error {
+	if v == "" || strings.ContainsAny(v, ".*> \t\r\n") {
+		return fmt.Errorf("%s %q cannot be a subject token", kind, v)
+	}
+	return nil
+}

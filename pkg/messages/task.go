@@ -1,0 +1,312 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Action names what a step does.
+type Action string
+
+// The actions a step may take.
+const (
+	ActionWaitFor      Action = "wait_for"
+	ActionClick        Action = "click"
+	ActionDoubleClick  Action = "double_click"
+	ActionType         Action = "type"
+	ActionKey          Action = "key"
+	ActionScroll       Action = "scroll"
+	ActionAssert       Action = "assert"
+	ActionAssertAbsent Action = "assert_absent"
+	ActionSleep        Action = "sleep"
+)
+
+// Match says how a target's text is compared with what is on screen.
+type Match string
+
+// The text match modes. All of them ignore case.
+const (
+	MatchExact    Match = "exact"
+	MatchContains Match = "contains"
+	MatchRegex    Match = "regex"
+)
+
+// Limits on what a task may ask for. They keep one task from exhausting a host.
+const (
+	MaxSteps       = 500
+	MaxDisplaySide = 7680
+	DefaultWidth   = 1280
+	DefaultHeight  = 800
+	// DefaultDeadline bounds a task that names none: long enough for a browser
+	// start and a few dozen steps on a slow CPU.
+	DefaultDeadline = 5 * time.Minute
+	// DefaultStepTimeout bounds a step that names none.
+	DefaultStepTimeout = 15 * time.Second
+	// DefaultModel is the inference model steps use unless the task names one.
+	DefaultModel = "ocr"
+)
+
+// Task is what a person submits: an app to launch and steps to run in it.
+type Task struct {
+	V        int      `json:"v,omitempty" msgpack:"v"`
+	ID       string   `json:"id,omitempty" msgpack:"id"`
+	App      App      `json:"app" msgpack:"app"`
+	Model    string   `json:"model,omitempty" msgpack:"model,omitempty"`
+	Deadline Duration `json:"deadline,omitempty" msgpack:"deadline"`
+	Steps    []Step   `json:"steps" msgpack:"steps"`
+}
+
+// App is the application a task runs in its sandbox, and the display size.
+type App struct {
+	Command []string `json:"command" msgpack:"command"`
+	Width   int      `json:"width,omitempty" msgpack:"width"`
+	Height  int      `json:"height,omitempty" msgpack:"height"`
+}
+
+// Step is one action of a task.
+type Step struct {
+	Action  Action   `json:"action" msgpack:"action"`
+	Target  *Target  `json:"target,omitempty" msgpack:"target,omitempty"`
+	Text    string   `json:"text,omitempty" msgpack:"text,omitempty"`
+	Keys    string   `json:"keys,omitempty" msgpack:"keys,omitempty"`
+	Amount  int      `json:"amount,omitempty" msgpack:"amount,omitempty"` // scroll clicks; negative scrolls up
+	Timeout Duration `json:"timeout,omitempty" msgpack:"timeout,omitempty"`
+	For     Duration `json:"for,omitempty" msgpack:"for,omitempty"` // sleep length
+}
+
+// Target selects one box on screen.
+type Target struct {
+	Text    string `json:"text,omitempty" msgpack:"text,omitempty"`
+	Match   Match  `json:"match,omitempty" msgpack:"match,omitempty"`
+	Class   string `json:"class,omitempty" msgpack:"class,omitempty"`
+	Index   int    `json:"index,omitempty" msgpack:"index,omitempty"` // among matches in reading order, from 0
+	RightOf string `json:"right_of,omitempty" msgpack:"right_of,omitempty"`
+	LeftOf  string `json:"left_of,omitempty" msgpack:"left_of,omitempty"`
+	Below   string `json:"below,omitempty" msgpack:"below,omitempty"`
+	Above   string `json:"above,omitempty" msgpack:"above,omitempty"`
+	Near    string `json:"near,omitempty" msgpack:"near,omitempty"`
+	Offset  []int  `json:"offset,omitempty" msgpack:"offset,omitempty"` // [dx, dy] from the box centre
+	Region  *Rect  `json:"region,omitempty" msgpack:"region,omitempty"`
+}
+
+// Rect is a rectangle in display pixels.
+type Rect struct {
+	X int `json:"x" msgpack:"x"`
+	Y int `json:"y" msgpack:"y"`
+	W int `json:"w" msgpack:"w"`
+	H int `json:"h" msgpack:"h"`
+}
+
+// Anchors lists the target's spatial anchors by kind, skipping empty ones.
+func (t *Target) Anchors() map[string]string {
+	all := map[string]string{"right_of": t.RightOf, "left_of": t.LeftOf,
+		"below": t.Below, "above": t.Above, "near": t.Near}
+	for k, v := range all {
+		if v == "" {
+			delete(all, k)
+		}
+	}
+	return all
+}
+
+// String describes the target briefly, for progress lines and errors.
+func (t *Target) String() string {
+	if t == nil {
+		return "<none>"
+	}
+	var parts []string
+	if t.Text != "" {
+		parts = append(parts, fmt.Sprintf("text %q", t.Text))
+	}
+	if t.Class != "" {
+		parts = append(parts, "class "+t.Class)
+	}
+	for _, k := range []string{"right_of", "left_of", "below", "above", "near"} {
+		if v := t.Anchors()[k]; v != "" {
+			parts = append(parts, fmt.Sprintf("%s %q", k, v))
+		}
+	}
+	if t.Index > 0 {
+		parts = append(parts, fmt.Sprintf("index %d", t.Index))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// DecodeTask reads a task from JSON (when the payload starts with '{') or
+// msgpack, fills defaults and validates it. The error names the field at fault
+// and wraps ErrInvalidTask.
+func DecodeTask(data []byte) (Task, error) {
+	var t Task
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return t, invalid("empty payload: want a JSON or msgpack task")
+	}
+	var err error
+	if trimmed[0] == '{' {
+		err = json.Unmarshal(trimmed, &t)
+	} else {
+		err = msgpack.Unmarshal(data, &t)
+	}
+	if err != nil {
+		return Task{}, invalid("cannot parse task: %s", describeParseError(err))
+	}
+	t.Defaults()
+	if err := t.Validate(); err != nil {
+		return Task{}, err
+	}
+	return t, nil
+}
+
+func describeParseError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	}
+	return err.Error()
+}
+
+// Defaults fills the optional fields a task left out.
+func (t *Task) Defaults() {
+	if t.App.Width == 0 {
+		t.App.Width = DefaultWidth
+	}
+	if t.App.Height == 0 {
+		t.App.Height = DefaultHeight
+	}
+	if t.Deadline == 0 {
+		t.Deadline = Duration(DefaultDeadline)
+	}
+	if t.Model == "" {
+		t.Model = DefaultModel
+	}
+	t.V = Version
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// Validate reports the first thing wrong with the task, naming the field.
+func (t *Task) Validate() error {
+	if t.ID != "" && !idPattern.MatchString(t.ID) {
+		return invalid("id %q: use 1-128 letters, digits, '-' or '_'", t.ID)
+	}
+	if len(t.App.Command) == 0 || t.App.Command[0] == "" {
+		return invalid("app.command: missing (the program to launch, e.g. [\"firefox-esr\", URL])")
+	}
+	if t.App.Width < 16 || t.App.Height < 16 || t.App.Width > MaxDisplaySide || t.App.Height > MaxDisplaySide {
+		return invalid("app.width/height: %dx%d is out of range (16..%d)", t.App.Width, t.App.Height, MaxDisplaySide)
+	}
+	if !idPattern.MatchString(t.Model) {
+		return invalid("model %q: use letters, digits, '-' or '_'", t.Model)
+	}
+	if len(t.Steps) == 0 {
+		return invalid("steps: missing (a task needs at least one step)")
+	}
+	if len(t.Steps) > MaxSteps {
+		return invalid("steps: %d steps, at most %d", len(t.Steps), MaxSteps)
+	}
+	for i := range t.Steps {
+		if err := t.Steps[i].validate(); err != nil {
+			return invalid("steps[%d].%s", i, err.Error())
+		}
+	}
+	return nil
+}
+
+func (s *Step) validate() error {
+	switch s.Action {
+	case ActionWaitFor, ActionClick, ActionDoubleClick, ActionAssert, ActionAssertAbsent:
+		if s.Target == nil {
+			return fmt.Errorf("target: missing (action %q needs a target)", s.Action)
+		}
+		return s.Target.validate()
+	case ActionType:
+		if s.Text == "" {
+			return fmt.Errorf("text: missing (action \"type\" needs text)")
+		}
+	case ActionKey:
+		if strings.TrimSpace(s.Keys) == "" {
+			return fmt.Errorf("keys: missing (action \"key\" needs keys, e.g. \"ctrl+a\")")
+		}
+	case ActionScroll:
+		if s.Amount == 0 {
+			return fmt.Errorf("amount: missing (action \"scroll\" needs a non-zero amount)")
+		}
+	case ActionSleep:
+		if s.For == 0 {
+			return fmt.Errorf("for: missing (action \"sleep\" needs a duration, e.g. \"500ms\")")
+		}
+	case "":
+		return fmt.Errorf("action: missing")
+	default:
+		return fmt.Errorf("action: unknown action %q (want one of %s)", s.Action, actionList())
+	}
+	if s.Target != nil && s.Action != ActionScroll {
+		return fmt.Errorf("target: action %q takes no target", s.Action)
+	}
+	return nil
+}
+
+func actionList() string {
+	all := []Action{ActionWaitFor, ActionClick, ActionDoubleClick, ActionType, ActionKey,
+		ActionScroll, ActionAssert, ActionAssertAbsent, ActionSleep}
+	names := make([]string, len(all))
+	for i, a := range all {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (t *Target) validate() error {
+	if t.Text == "" && t.Class == "" && len(t.Anchors()) == 0 {
+		return fmt.Errorf("target: no selector (set text, class, or an anchor such as right_of)")
+	}
+	switch t.Match {
+	case "", MatchExact, MatchContains:
+	case MatchRegex:
+		if _, err := regexp.Compile("(?i)" + t.Text); err != nil {
+			return fmt.Errorf("target.text: invalid regex: %w", err)
+		}
+	default:
+		return fmt.Errorf("target.match: unknown mode %q (want exact, contains or regex)", t.Match)
+	}
+	if t.Index < 0 {
+		return fmt.Errorf("target.index: %d is negative", t.Index)
+	}
+	if t.Offset != nil && len(t.Offset) != 2 {
+		return fmt.Errorf("target.offset: want [dx, dy], got %d numbers", len(t.Offset))
+	}
+	if r := t.Region; r != nil && (r.W <= 0 || r.H <= 0) {
+		return fmt.Errorf("target.region: width and height must be positive")
+	}
+	return nil
+}
+
+// Timeout returns the step's timeout, or the default when it set none.
+func (s *Step) TimeoutOrDefault() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout.D()
+	}
+	return DefaultStepTimeout
+}
+
+// Describe says what the step does in a few words, for progress lines.
+func (s *Step) Describe() string {
+	switch s.Action {
+	case ActionType:
+		return fmt.Sprintf("type %d characters", len([]rune(s.Text)))
+	case ActionKey:
+		return "key " + s.Keys
+	case ActionScroll:
+		return fmt.Sprintf("scroll %d", s.Amount)
+	case ActionSleep:
+		return "sleep " + s.For.String()
+	}
+	return fmt.Sprintf("%s %s", s.Action, s.Target)
+}
