@@ -1,0 +1,47 @@
+# screenfleet: `make demo` runs the example tasks on Firefox, `make test` runs every test.
+GO       ?= go
+BIN      := bin
+# OpenMP threads make Tesseract 3-4x slower on small machines; the variable must
+# be in the environment when a process starts.
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: all deps build demo test test-short fuzz proto vet fmt clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+demo: deps build
+	$(BIN)/sfctl demo --tasks examples/tasks --site examples/site
+
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Each decoder of outside data is fuzzed briefly; FUZZTIME=1m for longer runs.
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeTask -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME)
+
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto \
+		--go_out=. --go_opt=module=github.com/screenfleet/screenfleet \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/screenfleet/screenfleet \
+		proto/inference/grpc_service.proto
+
+vet:
+	$(GO) vet ./...
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+
+clean:
+	rm -rf $(BIN)

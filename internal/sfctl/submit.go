@@ -1,0 +1,138 @@
+package sfctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+type submitOpts struct {
+	wait    bool
+	id      string
+	timeout time.Duration
+}
+
+func newSubmitCmd(g *globals) *cobra.Command {
+	var o submitOpts
+	cmd := &cobra.Command{
+		Use:   "submit TASK.json [TASK.json...]",
+		Short: "Submit tasks to the TASKS stream",
+		Long: `Submit validates each task file, publishes it to JetStream with its id as the
+deduplication key, and with --wait follows it step by step until it ends.
+A task without an id gets a fresh one. Resubmitting an id that already ran
+does not run it again: pass --id to run the same file under a new id.`,
+		Example: `  sfctl submit examples/tasks/login.json --wait
+  sfctl submit --id login-again examples/tasks/login.json --wait
+  SF_NATS_URL=nats://10.0.0.5:4222 sfctl submit task.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSubmit(cmd.Context(), g, o, args)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.wait, "wait", "w", false, "follow the task until it ends; exit 1 if it failed")
+	cmd.Flags().StringVar(&o.id, "id", "", "task id to use instead of the file's (one file only)")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up waiting after this long")
+	return cmd
+}
+
+func runSubmit(ctx context.Context, g *globals, o submitOpts, files []string) error {
+	if o.id != "" && len(files) > 1 {
+		return fmt.Errorf("--id names one task, but %d files were given", len(files))
+	}
+	tasks := make([]messages.Task, len(files))
+	for i, f := range files {
+		t, err := readTask(f)
+		if err != nil {
+			return errors.Join(err, exitCode(2))
+		}
+		if o.id != "" {
+			t.ID = o.id
+		}
+		tasks[i] = t
+	}
+	c, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	failed := 0
+	for _, t := range tasks {
+		ok, err := submitOne(ctx, g, c, t, o)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return errors.Join(fmt.Errorf("%d of %d tasks did not succeed", failed, len(tasks)), exitCode(1))
+	}
+	return nil
+}
+
+// readTask reads and validates a task file, giving it an id when it has none.
+func readTask(path string) (messages.Task, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return messages.Task{}, err
+	}
+	t, err := messages.DecodeTask(b)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", path, err)
+	}
+	if t.ID == "" {
+		t.ID = "t-" + uuid.NewString()[:13]
+	}
+	return t, nil
+}
+
+// submitOne publishes t and, with --wait, follows it. ok reports success (or
+// that nobody waited).
+func submitOne(ctx context.Context, g *globals, c *conn, t messages.Task, o submitOpts) (bool, error) {
+	if err := publishTask(ctx, c, t); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(g.out, "submitted %s (%d steps)\n", t.ID, len(t.Steps))
+	if !o.wait {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	kv, err := c.tasks(ctx)
+	if err != nil {
+		return false, err
+	}
+	st, err := follow(ctx, kv, t.ID, newPrinter(g.out))
+	if err != nil {
+		return false, err
+	}
+	return st.State == messages.StateSucceeded, nil
+}
+
+func publishTask(ctx context.Context, c *conn, t messages.Task) error {
+	payload, err := messages.Encode(t)
+	if err != nil {
+		return err
+	}
+	ack, err := c.js.Publish(ctx, c.sub.TaskSubmit(), payload, jetstream.WithMsgID(t.ID))
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return fmt.Errorf("no stream captures %s: is a dispatcher running? (start one with 'sfctl dev')", c.sub.TaskSubmit())
+	}
+	if err != nil {
+		return fmt.Errorf("publish task %s: %w", t.ID, err)
+	}
+	if ack.Duplicate {
+		return fmt.Errorf("task %s was already submitted within the deduplication window: it is not run twice (use --id to run it again)", t.ID)
+	}
+	return nil
+}
