@@ -1,0 +1,112 @@
+// Command dispatcher takes screenfleet tasks from JetStream and runs each in
+// a sandbox of local processes (Xvfb and agentd). Without --nats-url it
+// embeds a NATS server with JetStream, stored in --data-dir, and prints the
+// URL that submitters and workers should use.
+//
+// Every flag can also be set from the environment with the SF_ prefix, e.g.
+// SF_NATS_URL or SF_MAX_SANDBOXES.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/screenfleet/screenfleet/internal/dispatcher"
+	"github.com/screenfleet/screenfleet/internal/logging"
+	"github.com/screenfleet/screenfleet/internal/natsembed"
+	"github.com/screenfleet/screenfleet/internal/sandbox"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+// options are the parsed flags.
+type options struct {
+	cfg       dispatcher.Config
+	process   sandbox.ProcessConfig
+	dataDir   string
+	logFormat string
+	logLevel  string
+}
+
+// run returns the exit code: 0 after a clean stop, 1 on failure, 2 for bad flags.
+func run(args []string) int {
+	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dispatcher:", err)
+		return 2
+	}
+	log := logging.New("dispatcher", o.logFormat, o.logLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// After the first signal, restore the default handling so that a second
+	// one ends the process without waiting for the shutdown.
+	go func() { <-ctx.Done(); stop() }()
+
+	if err := serve(ctx, o, log); err != nil {
+		log.Error().Err(err).Msg("dispatcher failed")
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, o options, log zerolog.Logger) error {
+	if o.cfg.NATSURL == "" {
+		srv, err := natsembed.Start(natsembed.Config{DataDir: o.dataDir},
+			logging.New("nats-server", o.logFormat, o.logLevel))
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		o.cfg.NATSURL = srv.ClientURL()
+		fmt.Printf("NATS_URL=%s\n", srv.ClientURL())
+		log.Info().Str("event", "nats_embedded").Str("url", srv.ClientURL()).Str("data_dir", o.dataDir).
+			Msg("embedded NATS server with JetStream")
+	}
+	rt, err := sandbox.NewProcess(o.process, logging.New("sandbox", o.logFormat, o.logLevel))
+	if err != nil {
+		return err
+	}
+	o.cfg.Runtime = rt
+	return dispatcher.Run(ctx, o.cfg, log)
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	fs.StringVar(&o.cfg.NATSURL, "nats-url", "", "NATS server URL (empty: embed a server)")
+	fs.StringVar(&o.dataDir, "data-dir", "screenfleet-data", "JetStream store of the embedded server")
+	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "prefix of every NATS subject")
+	fs.IntVar(&o.cfg.MaxSandboxes, "max-sandboxes", dispatcher.DefaultMaxSandboxes, "tasks run at once")
+	fs.IntVar(&o.cfg.MaxAttempts, "max-attempts", dispatcher.DefaultMaxAttempts,
+		"sandboxes a task gets before it fails for sandbox reasons")
+	fs.DurationVar(&o.cfg.AssignTimeout, "assign-timeout", dispatcher.DefaultAssignTimeout,
+		"bound on handing a task to a new sandbox's agent")
+	fs.StringVar(&o.process.AgentdPath, "agentd", "", "agentd binary (default: next to this one, else PATH)")
+	fs.StringVar(&o.process.WorkRoot, "work-root", "", "folder for the sandboxes' work dirs (default: temp dir)")
+	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:9102", "address for /metrics, /healthz and /readyz (empty: none)")
+	fs.StringVar(&o.cfg.ID, "id", "", "dispatcher id (default: host name and a random suffix)")
+	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	o.process.AgentLogFormat = "json" // agent logs go to a file in the sandbox's work dir
+	return o, nil
+}

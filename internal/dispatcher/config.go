@@ -1,0 +1,106 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/screenfleet/screenfleet/internal/sandbox"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxSandboxes = 2
+	DefaultMaxAttempts  = 3
+	// DefaultAssignTimeout is how long an assignment is retried while the
+	// new sandbox's agent starts and subscribes: agentd connects to NATS
+	// within a second or two, but a loaded host can take far longer.
+	DefaultAssignTimeout = 20 * time.Second
+	// DefaultPullWait bounds one pull request. Shutdown waits for the
+	// outstanding pull to end, so it is short; an idle dispatcher sends one
+	// small request per PullWait.
+	DefaultPullWait = 2 * time.Second
+)
+
+// Config configures a dispatcher.
+type Config struct {
+	// NATSURL is the server to connect to, and the URL handed to each
+	// sandbox's agent. With Conn set it may be empty: the connection's URL
+	// is used.
+	NATSURL string
+	// Conn is an existing connection to use (sfctl dev, tests); the
+	// dispatcher does not close it.
+	Conn *nats.Conn
+	// SubjectPrefix is the subject prefix ("sf" when empty).
+	SubjectPrefix string
+	// MaxSandboxes is how many tasks run at once; 0 means 2.
+	MaxSandboxes int
+	// MaxAttempts is how many sandboxes a task gets before it fails for
+	// sandbox reasons; 0 means 3.
+	MaxAttempts int
+	// AssignTimeout bounds handing a task to a new sandbox's agent; 0 means 20 s.
+	AssignTimeout time.Duration
+	// PullWait bounds each pull request; 0 means 2 s.
+	PullWait time.Duration
+	// HTTPAddr serves /metrics, /healthz and /readyz; empty serves nothing.
+	HTTPAddr string
+	// ID names this dispatcher in task states and logs; empty means the
+	// host name and a random suffix.
+	ID string
+	// KVReplicas is the replica count of the task bucket; 0 means 1.
+	KVReplicas int
+	// Runtime starts the sandboxes. Required.
+	Runtime sandbox.Runtime
+}
+
+func (c *Config) setDefaults() error {
+	if c.Runtime == nil {
+		return errors.New("dispatcher: config: a sandbox runtime is required")
+	}
+	if c.Conn == nil && c.NATSURL == "" {
+		return errors.New("dispatcher: config: a NATS URL or connection is required")
+	}
+	if c.MaxSandboxes <= 0 {
+		c.MaxSandboxes = DefaultMaxSandboxes
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.AssignTimeout <= 0 {
+		c.AssignTimeout = DefaultAssignTimeout
+	}
+	if c.PullWait <= 0 {
+		c.PullWait = DefaultPullWait
+	}
+	if c.KVReplicas <= 0 {
+		c.KVReplicas = 1
+	}
+	if c.ID == "" {
+		c.ID = defaultID()
+	}
+	for _, tok := range strings.Split(messages.NewSubjects(c.SubjectPrefix).Prefix(), ".") {
+		if err := messages.CheckToken("subject prefix token", tok); err != nil {
+			return fmt.Errorf("dispatcher: config: %w", err)
+		}
+	}
+	return nil
+}
+
+func defaultID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "dispatcher"
+	}
+	return host + "-" + shortID()
+}
+
+// shortID returns 12 random hex digits.
+func shortID() string {
+	return strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+}
