@@ -1,0 +1,112 @@
+// Command inferd is screenfleet's CPU inference server. It serves the
+// built-in screen models (now "ocr", Tesseract) over the KServe v2 / Triton
+// gRPC protocol, and /metrics, /healthz and /readyz over HTTP.
+//
+// Every flag can also be set through the environment: --grpc-addr is
+// SF_GRPC_ADDR, --ocr-workers is SF_OCR_WORKERS, and so on.
+//
+// Tesseract's OpenMP threads make OCR three to four times slower when one
+// engine runs per core, and libgomp reads OMP_THREAD_LIMIT only when the
+// process starts (os.Setenv in main is too late). So when OMP_THREAD_LIMIT
+// is not set, inferd re-executes itself with OMP_THREAD_LIMIT=1 added to its
+// environment; set it yourself to choose another value.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/screenfleet/screenfleet/internal/inferd"
+	"github.com/screenfleet/screenfleet/internal/logging"
+)
+
+const ompEnv = "OMP_THREAD_LIMIT"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if err := reexecWithOMPLimit(); err != nil {
+		fmt.Fprintln(os.Stderr, "inferd:", err)
+		return 1
+	}
+	cfg, logFormat, logLevel, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "inferd:", err)
+		return 2
+	}
+	log := logging.New("inferd", logFormat, logLevel)
+	log.Info().Str("event", "starting").Str("version", cfg.Version).
+		Str("omp_thread_limit", os.Getenv(ompEnv)).Msg("inferd starting")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process the default way
+	}()
+	if err := inferd.Run(ctx, cfg, log); err != nil {
+		log.Error().Err(err).Msg("inferd failed")
+		return 1
+	}
+	return 0
+}
+
+// reexecWithOMPLimit replaces the process with itself, OMP_THREAD_LIMIT=1
+// added, when the variable is not set. It returns only on failure or when
+// nothing needs doing.
+func reexecWithOMPLimit() error {
+	if _, set := os.LookupEnv(ompEnv); set {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable to re-exec with %s=1: %w", ompEnv, err)
+	}
+	env := append(os.Environ(), ompEnv+"=1")
+	if err := syscall.Exec(exe, os.Args, env); err != nil {
+		return fmt.Errorf("re-exec with %s=1: %w", ompEnv, err)
+	}
+	return nil
+}
+
+// parseFlags reads flags, then SF_-prefixed environment variables for the
+// flags not given.
+func parseFlags(args []string) (cfg inferd.Config, logFormat, logLevel string, err error) {
+	fs := flag.NewFlagSet("inferd", flag.ContinueOnError)
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:8001",
+		"address of the KServe v2 gRPC service (Triton's port is 8001)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:9101", "address of /metrics, /healthz and /readyz")
+	fs.IntVar(&cfg.OCRWorkers, "ocr-workers", 0, "Tesseract engines, each using one core (0: one per CPU)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", inferd.DefaultMaxBatch, "largest batch of images per request")
+	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", inferd.DefaultStopTimeout,
+		"how long requests in flight may finish on stop")
+	fs.StringVar(&logFormat, "log-format", logging.FormatAuto, "json, console, or auto (console on a terminal)")
+	fs.StringVar(&logLevel, "log-level", "info", "zerolog level: debug, info, warn, error")
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
+		return cfg, "", "", err
+	}
+	cfg.Version = version()
+	return cfg, logFormat, logLevel, nil
+}
+
+// version is the main module's version from the build, "(devel)" for a
+// build from a work tree.
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "unknown"
+}

@@ -1,0 +1,95 @@
+// Command worker answers inference requests from screenfleet agents with one
+// KServe v2 backend: Triton on a GPU, or inferd on the CPU.
+//
+// Every flag can also be set from the environment with the SF_ prefix, e.g.
+// SF_NATS_URL or SF_GPU.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/screenfleet/screenfleet/internal/logging"
+	"github.com/screenfleet/screenfleet/internal/worker"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+type options struct {
+	cfg       worker.Config
+	models    string
+	logFormat string
+	logLevel  string
+}
+
+func run(args []string) int {
+	opts, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 2
+	}
+	log := logging.New("worker", opts.logFormat, opts.logLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// After the first signal, restore the default handling so a second one
+	// ends the process without waiting for the drain.
+	go func() { <-ctx.Done(); stop() }()
+
+	if err := worker.Run(ctx, opts.cfg, log); err != nil {
+		log.Error().Err(err).Msg("worker failed")
+		return 1
+	}
+	return 0
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.StringVar(&o.cfg.NATSURL, "nats-url", nats.DefaultURL, "NATS server URL")
+	fs.StringVar(&o.cfg.BackendAddr, "backend", worker.DefaultBackendAddr,
+		"KServe v2 gRPC address of Triton or inferd")
+	fs.StringVar(&o.models, "models", messages.DefaultModel, "comma-separated models to serve")
+	fs.StringVar(&o.cfg.GPU, "gpu", worker.DefaultGPU, `device behind the backend: "cpu", an index or a UUID`)
+	fs.StringVar(&o.cfg.ID, "id", "", "worker id (default host-gpu-pid)")
+	fs.IntVar(&o.cfg.MaxInFlight, "max-in-flight", 0, "concurrent backend calls (default 2 x CPUs)")
+	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", worker.DefaultRequestTimeout,
+		"bound on one backend call")
+	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "subject prefix")
+	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr,
+		"address for /metrics, /healthz and /readyz (empty: none)")
+	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	o.cfg.Models = splitList(o.models)
+	return o, nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stages of one perception and action, the values of the stage label.
+const (
+	stageCapture = "capture"
+	stageEncode  = "encode"
+	stageInfer   = "infer"
+	stageAct     = "act"
+	stageSettle  = "settle"
+)
+
+// Outcomes of one inference request attempt, the values of the outcome label.
+const (
+	inferOK           = "ok"
+	inferErrorReply   = "error_reply"
+	inferNoResponders = "no_responders"
+	inferTimeout      = "timeout"
+	inferTooLarge     = "too_large"
+	inferFailed       = "failed"
+)
+
+// metrics are the agent's Prometheus series. Labels take values from small
+// fixed sets only: never task, frame or sandbox ids.
+type metrics struct {
+	step   *prometheus.HistogramVec
+	stage  *prometheus.HistogramVec
+	frames prometheus.Counter
+	infer  *prometheus.CounterVec
+	tasks  *prometheus.CounterVec
+	busy   prometheus.Gauge
+}
+
+// newMetrics creates the agent's series and registers them with reg; it
+// fails when reg already holds them (a registry serves one agent).
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		step: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sf_agent_step_seconds", Help: "Time to run one step, by action and outcome.",
+			// Steps range from a 10 ms key press to a 45 s wait for a browser.
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
+		}, []string{"action", "outcome"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sf_agent_stage_seconds", Help: "Time spent in one stage of perceiving or acting.",
+			// From a 0.2 ms SHM capture to a multi-second inference with retries.
+			Buckets: prometheus.ExponentialBuckets(0.0002, 3, 11),
+		}, []string{"stage"}),
+		frames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sf_agent_frames_total", Help: "Frames sent for inference.",
+		}),
+		infer: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sf_agent_infer_requests_total", Help: "Inference request attempts by outcome.",
+		}, []string{"outcome"}),
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sf_agent_tasks_total", Help: "Tasks finished, by outcome (ok, failed, stopped).",
+		}, []string{"outcome"}),
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sf_agent_busy", Help: "1 while the agent runs a task.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.step, m.stage, m.frames, m.infer, m.tasks, m.busy} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("agent: metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// observe records the time since start under stage.
+func (m *metrics) observe(stage string, start time.Time) {
+	m.stage.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+}

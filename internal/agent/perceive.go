@@ -1,0 +1,190 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"math"
+	"time"
+
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+const (
+	// settleInterval spaces the captures that wait for the screen to settle
+	// after an action: a click shows on screen after 10–16 ms (p99 42 ms),
+	// so two identical captures 40 ms apart mean the app has drawn.
+	settleInterval = 40 * time.Millisecond
+	// settleMax bounds that wait, for screens that never settle (a spinner,
+	// a blinking caret): perception then goes ahead on the newest frame.
+	settleMax = 1500 * time.Millisecond
+	// pollInterval spaces captures while the screen shows the same pixels
+	// as the frame last analysed; nothing is sent for inference then.
+	pollInterval = 100 * time.Millisecond
+)
+
+// perceiver captures the screen of one task and asks the model's workers
+// what is on it. It is used by one goroutine.
+//
+// It never returns detections of a frame captured before the last action
+// (C06): act counts actions, every frame records the count it was captured
+// after, and settle waits after each action for the screen to stop changing
+// before the next frame is taken.
+type perceiver struct {
+	screen  Screen
+	infer   *inferClient
+	metrics *metrics
+	encode  func(image.Image) ([]byte, error)
+	model   string
+	subject string
+	base    messages.Frame // sandbox and task of every frame
+
+	seq        uint64 // sequence of the last frame sent
+	lastAction uint64 // sequence of the last action done
+
+	img      *image.RGBA // capture buffer
+	settle2  *image.RGBA // second buffer for settle
+	analysed bool        // whether boxes belong to lastPix and lastAction
+	lastPix  []byte      // pixels of the last analysed frame
+	seenAt   uint64      // lastAction when that frame was captured
+	boxes    []messages.Box
+
+	frames int // frames looked at since resetFrames
+}
+
+func newPerceiver(screen Screen, infer *inferClient, m *metrics, encode func(image.Image) ([]byte, error),
+	model, subject string, base messages.Frame) *perceiver {
+	w, h := screen.Size()
+	return &perceiver{screen: screen, infer: infer, metrics: m, encode: encode, model: model,
+		subject: subject, base: base, img: image.NewRGBA(image.Rect(0, 0, w, h))}
+}
+
+// look captures the screen and returns the boxes on it, in display
+// coordinates. fresh is false when the screen had not changed since the
+// last analysed frame and that frame's boxes were returned again.
+func (p *perceiver) look(ctx context.Context) (boxes []messages.Box, fresh bool, err error) {
+	if err := p.capture(ctx, p.img); err != nil {
+		return nil, false, err
+	}
+	p.frames++
+	if p.analysed && p.seenAt == p.lastAction && bytes.Equal(p.img.Pix, p.lastPix) {
+		return p.boxes, false, nil
+	}
+	boxes, err = p.analyse(ctx, p.img)
+	if err != nil {
+		return nil, false, err
+	}
+	p.lastPix = append(p.lastPix[:0], p.img.Pix...)
+	p.analysed, p.seenAt, p.boxes = true, p.lastAction, boxes
+	return boxes, true, nil
+}
+
+// analyse encodes img as a frame, sends it for inference and maps the boxes
+// back to display coordinates.
+func (p *perceiver) analyse(ctx context.Context, img *image.RGBA) ([]messages.Box, error) {
+	start := time.Now()
+	data, err := p.encode(img)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrInternal, err)
+	}
+	p.metrics.observe(stageEncode, start)
+
+	p.seq++
+	f := p.base
+	f.V, f.Seq, f.CapturedAt, f.LastAction = messages.Version, p.seq, start.UnixNano(), p.lastAction
+	f.Codec, f.Data, f.Scale = messages.CodecPNG, data, 1
+	f.Width, f.Height = img.Rect.Dx(), img.Rect.Dy()
+	f.DisplayW, f.DisplayH = p.screen.Size()
+	payload, err := messages.Encode(&f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrInternal, err)
+	}
+
+	start = time.Now()
+	p.metrics.frames.Inc()
+	det, err := p.infer.request(ctx, p.model, p.subject, payload, f.Seq)
+	p.metrics.observe(stageInfer, start)
+	if err != nil {
+		return nil, err
+	}
+	return toDisplay(det.Boxes, &f), nil
+}
+
+// toDisplay maps boxes from the pixel space of frame f to the display:
+// display = crop + box/scale.
+func toDisplay(boxes []messages.Box, f *messages.Frame) []messages.Box {
+	if f.Scale == 1 && f.CropX == 0 && f.CropY == 0 {
+		return boxes
+	}
+	scale := f.Scale
+	if scale <= 0 {
+		scale = 1
+	}
+	out := make([]messages.Box, len(boxes))
+	for i, b := range boxes {
+		b.X = f.CropX + int(math.Round(float64(b.X)/scale))
+		b.Y = f.CropY + int(math.Round(float64(b.Y)/scale))
+		b.W = int(math.Round(float64(b.W) / scale))
+		b.H = int(math.Round(float64(b.H) / scale))
+		out[i] = b
+	}
+	return out
+}
+
+func (p *perceiver) capture(ctx context.Context, dst *image.RGBA) error {
+	start := time.Now()
+	if err := p.screen.CaptureInto(ctx, dst); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: capture: %w", messages.ErrSandboxFailed, err)
+	}
+	p.metrics.observe(stageCapture, start)
+	return nil
+}
+
+// acted records that an action was done and waits for the screen to settle:
+// captures every settleInterval until two in a row are identical, or
+// settleMax has passed, or ctx ends. Only a failing capture is an error.
+func (p *perceiver) acted(ctx context.Context) error {
+	p.lastAction++
+	start := time.Now()
+	defer p.metrics.observe(stageSettle, start)
+	if p.settle2 == nil {
+		p.settle2 = image.NewRGBA(p.img.Rect)
+	}
+	prev, cur := p.img, p.settle2
+	if err := p.capture(ctx, prev); err != nil {
+		return ignoreCtx(ctx, err)
+	}
+	for time.Since(start) < settleMax {
+		if sleep(ctx, settleInterval) != nil {
+			return nil
+		}
+		if err := p.capture(ctx, cur); err != nil {
+			return ignoreCtx(ctx, err)
+		}
+		if bytes.Equal(prev.Pix, cur.Pix) {
+			return nil
+		}
+		prev, cur = cur, prev
+	}
+	return nil
+}
+
+// pause waits before the next look when the last one reused old boxes, so
+// an unchanged screen is polled rather than spun on.
+func (p *perceiver) pause(ctx context.Context, fresh bool) error {
+	if fresh {
+		return ctx.Err()
+	}
+	return sleep(ctx, pollInterval)
+}
+
+func ignoreCtx(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,63 @@
+package inferd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/screenfleet/screenfleet/internal/ocr"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// Model is one boxes model inferd serves: encoded images in, boxes out (the
+// contract of package kserve).
+type Model interface {
+	// Name is the model name clients ask for.
+	Name() string
+	// Metadata describes the model to clients.
+	Metadata() ModelInfo
+	// Infer returns one box list per image, in order. images have passed
+	// ocr.CheckImage. An error wrapping ocr.ErrBadImage is the client's fault.
+	Infer(ctx context.Context, images [][]byte) ([][]messages.Box, error)
+}
+
+// ModelInfo is what ModelMetadata and ModelConfig report about a model.
+type ModelInfo struct {
+	// MaxBatch is the largest batch (images per request) the model takes.
+	MaxBatch int
+	// Backend names what runs the model, e.g. "tesseract".
+	Backend string
+}
+
+// OCRModelName is the name of the built-in OCR model.
+const OCRModelName = "ocr"
+
+// ocrModel serves an ocr.Pool as a boxes model.
+type ocrModel struct {
+	pool     *ocr.Pool
+	maxBatch int
+}
+
+func (m *ocrModel) Name() string { return OCRModelName }
+
+func (m *ocrModel) Metadata() ModelInfo {
+	return ModelInfo{MaxBatch: m.maxBatch, Backend: "tesseract"}
+}
+
+// Infer recognises the images of a batch in parallel, as many at a time as
+// the pool has engines.
+func (m *ocrModel) Infer(ctx context.Context, images [][]byte) ([][]messages.Box, error) {
+	out := make([][]messages.Box, len(images))
+	errs := make([]error, len(images))
+	var wg sync.WaitGroup
+	for i, img := range images {
+		wg.Go(func() { out[i], errs[i] = m.pool.Recognize(ctx, img) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("image %d: %w", i, err)
+		}
+	}
+	return out, nil
+}

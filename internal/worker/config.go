@@ -1,0 +1,136 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenfleet/screenfleet/internal/telemetry"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// Defaults for the fields of Config left zero.
+const (
+	// DefaultBackendAddr is Triton's gRPC port on the local host, where
+	// inferd listens too.
+	DefaultBackendAddr = "127.0.0.1:8001"
+	// DefaultGPU names a worker whose backend runs on the CPU.
+	DefaultGPU = "cpu"
+	// DefaultRequestTimeout bounds one backend call: a CPU OCR pass on a
+	// full-HD frame takes about a second, so ten is a backend in trouble.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultReadyInterval is how often the backend's readiness is polled: a
+	// model that unloads stops receiving frames within about a second (C11).
+	DefaultReadyInterval = time.Second
+	// DefaultHTTPAddr is where cmd/worker serves metrics and health.
+	DefaultHTTPAddr = "127.0.0.1:9103"
+)
+
+// Config configures a worker. Zero fields take the defaults above.
+type Config struct {
+	// NATSURL is the server to connect to when Conn is nil.
+	NATSURL string
+	// Conn is a connection to use instead of dialling NATSURL. The worker
+	// does not close it, and chains its error handler in front of Conn's.
+	Conn *nats.Conn
+	// SubjectPrefix is the subject prefix ("sf" when empty).
+	SubjectPrefix string
+	// Models are the models this worker serves (["ocr"] when empty).
+	Models []string
+	// BackendAddr is the KServe v2 gRPC address Run dials.
+	BackendAddr string
+	// GPU identifies the device behind the backend: "cpu", an index such as
+	// "0", or a device UUID. It labels replies, logs and metrics.
+	GPU string
+	// ID names this worker in replies and logs (host-gpu-pid when empty).
+	ID string
+	// MaxInFlight caps concurrent backend calls (2 x NumCPU when zero).
+	MaxInFlight int
+	// MaxQueued caps frames waiting for a call slot (4 x MaxInFlight when
+	// zero); frames beyond it are refused at once so the agent retries on
+	// another worker.
+	MaxQueued int
+	// RequestTimeout bounds one backend call, and one readiness probe.
+	RequestTimeout time.Duration
+	// ReadyInterval is how often backend readiness is polled.
+	ReadyInterval time.Duration
+	// HTTPAddr serves /metrics, /healthz and /readyz; empty serves nothing.
+	HTTPAddr string
+	// Registry receives the worker's metrics (when nil, a new one that also
+	// holds the Go runtime and process collectors).
+	Registry *prometheus.Registry
+}
+
+// withDefaults returns c with zero fields filled, or the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Conn == nil && c.NATSURL == "" {
+		c.NATSURL = nats.DefaultURL
+	}
+	if len(c.Models) == 0 {
+		c.Models = []string{messages.DefaultModel}
+	}
+	if c.BackendAddr == "" {
+		c.BackendAddr = DefaultBackendAddr
+	}
+	if c.GPU == "" {
+		c.GPU = DefaultGPU
+	}
+	if c.ID == "" {
+		c.ID = defaultID(c.GPU)
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 2 * runtime.NumCPU()
+	}
+	if c.MaxQueued == 0 {
+		// A queued frame waits for at most four calls ahead of it: 1.2 s
+		// with a 300 ms model, inside an agent's request deadline, while a
+		// burst of five frames per slot is absorbed instead of refused (C15).
+		c.MaxQueued = 4 * c.MaxInFlight
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ReadyInterval == 0 {
+		c.ReadyInterval = DefaultReadyInterval
+	}
+	if c.Registry == nil {
+		c.Registry = telemetry.NewRegistry()
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	seen := make(map[string]bool, len(c.Models))
+	for _, m := range c.Models {
+		if err := messages.CheckToken("model", m); err != nil {
+			return fmt.Errorf("worker config: %w", err)
+		}
+		if seen[m] {
+			return fmt.Errorf("worker config: model %q listed twice", m)
+		}
+		seen[m] = true
+	}
+	switch {
+	case strings.ContainsAny(c.GPU, " \t\r\n") || len(c.GPU) > 128:
+		return errors.New("worker config: gpu must be an index or a device UUID")
+	case c.MaxInFlight < 0 || c.MaxQueued < 0:
+		return errors.New("worker config: max in flight and max queued must be positive")
+	case c.RequestTimeout < 0 || c.ReadyInterval < 0:
+		return errors.New("worker config: request timeout and ready interval must be positive")
+	}
+	return nil
+}
+
+func defaultID(gpu string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	return fmt.Sprintf("%s-%s-%d", host, gpu, os.Getpid())
+}

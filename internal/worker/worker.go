@@ -1,0 +1,274 @@
+// Package worker is screenfleet's inference worker: it answers the frames
+// agents send on sf.infer.<model>.<sandbox> with detections from one KServe v2
+// backend (Triton on a GPU, or inferd on the CPU).
+//
+// A worker joins one queue group per model, but only while the backend says
+// that model is ready: it subscribes (and flushes, so the server knows) once
+// the backend is ready, and drains its subscription when the backend stops
+// being ready, so agents get "no responders" at once instead of timeouts
+// (field cases C11 and C15). At most MaxInFlight backend calls run at a time,
+// at most MaxQueued frames wait for a slot, and frames beyond that are refused
+// with CodeBackendNotReady so the agent retries on another worker. Every frame
+// that asked for a reply gets one: detections or an error with a wire code.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/screenfleet/screenfleet/internal/kserve"
+	"github.com/screenfleet/screenfleet/internal/telemetry"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// Backend is the inference server a worker calls. *kserve.Client is one.
+type Backend interface {
+	// Ready returns nil when the server and the model are ready.
+	Ready(ctx context.Context, model string) error
+	// InferBoxes returns one box list per encoded image, in order. Errors
+	// carry a gRPC status.
+	InferBoxes(ctx context.Context, model string, images [][]byte) ([][]messages.Box, error)
+}
+
+// Worker serves frames for its models until Stop.
+type Worker struct {
+	cfg      Config
+	backend  Backend
+	nc       *nats.Conn
+	ownConn  bool
+	subjects messages.Subjects
+	log      zerolog.Logger
+	metrics  *metrics
+
+	jobs      chan job
+	pool      sync.WaitGroup
+	jobCtx    context.Context // parent of backend calls; cancelled only to abort a stop
+	abortJobs context.CancelFunc
+
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+
+	mu       sync.Mutex
+	models   []*model // in cfg.Models order
+	draining []<-chan nats.SubStatus
+	closed   bool          // jobs is closed: callbacks refuse frames
+	changed  chan struct{} // closed and replaced when a subscription comes or goes
+
+	telemetry *telemetry.Server
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// model is the serving state of one model. sub is guarded by Worker.mu; the
+// other fields belong to the watcher goroutine.
+type model struct {
+	name      string
+	sub       *nats.Subscription
+	closed    <-chan nats.SubStatus // closes when sub has drained
+	polled    bool                  // the backend has been asked at least once
+	subFailed bool                  // the last subscribe attempt failed (logged once)
+	downSince time.Time             // when the backend was last seen to stop being ready
+}
+
+// Run serves frames with a backend dialled at cfg.BackendAddr until ctx is
+// cancelled, then drains: frames already received are answered before it
+// returns. Cancellation is a normal stop and returns nil.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	backend, err := kserve.Dial(ctx, cfg.BackendAddr)
+	if err != nil {
+		return fmt.Errorf("worker backend: %w", err)
+	}
+	defer backend.Close()
+
+	w, err := Start(ctx, cfg, backend, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+
+	// Two call times let the frames in flight and the next wave finish
+	// against a healthy backend; past that, Stop cancels the calls, which
+	// answers every frame held at once with a retryable error.
+	grace := 2*cfg.RequestTimeout + 5*time.Second
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	return w.Stop(stopCtx)
+}
+
+// Start connects to NATS (unless cfg.Conn is set), serves HTTP when
+// cfg.HTTPAddr is set, and starts watching the backend; the worker subscribes
+// once the backend is ready. ctx bounds start-up only: call Stop to stop.
+func Start(ctx context.Context, cfg Config, backend Backend, log zerolog.Logger) (*Worker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	w := newWorker(cfg, backend, log)
+	if w.metrics, err = newMetrics(cfg.Registry, cfg.GPU, cfg.Models); err != nil {
+		return nil, err
+	}
+	if err := w.connect(); err != nil {
+		return nil, err
+	}
+	if err := w.serveHTTP(); err != nil {
+		w.closeConn()
+		return nil, err
+	}
+	w.startPool(ctx)
+	w.startWatch(ctx)
+	w.log.Info().Str("event", "worker_started").Strs("models", cfg.Models).
+		Int("max_in_flight", cfg.MaxInFlight).Msg("worker started")
+	return w, nil
+}
+
+func newWorker(cfg Config, backend Backend, log zerolog.Logger) *Worker {
+	w := &Worker{
+		cfg:      cfg,
+		backend:  backend,
+		subjects: messages.NewSubjects(cfg.SubjectPrefix),
+		log:      log.With().Str("worker", cfg.ID).Str("gpu", cfg.GPU).Logger(),
+		jobs:     make(chan job, cfg.MaxQueued),
+		changed:  make(chan struct{}),
+	}
+	for _, name := range cfg.Models {
+		w.models = append(w.models, &model{name: name})
+	}
+	return w
+}
+
+// Stop stops taking frames, answers every frame already received, and
+// releases what Start acquired. When ctx ends first, calls in progress are
+// cancelled (their frames get error replies) and Stop returns ctx's error.
+// Stop may be called more than once; later calls return the first result.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.stopOnce.Do(func() { w.stopErr = w.stop(ctx) })
+	return w.stopErr
+}
+
+func (w *Worker) stop(ctx context.Context) error {
+	start := time.Now()
+	w.stopWatch()
+	<-w.watchDone
+	w.log.Info().Str("event", "worker_draining").Msg("worker draining")
+
+	err := w.drainAll(ctx)
+	if err != nil {
+		w.abortJobs()
+	}
+	w.pool.Wait()
+	w.abortJobs()
+	if ferr := w.flush(ctx); err == nil {
+		err = ferr
+	}
+	w.closeConn()
+	if herr := w.telemetry.Close(ctx); herr != nil {
+		w.log.Warn().Err(herr).Msg("close http server")
+	}
+
+	ev := w.log.Info()
+	if err != nil {
+		ev = w.log.Warn().Err(err)
+	}
+	ev.Str("event", "worker_stopped").Dur("elapsed", time.Since(start)).Msg("worker stopped")
+	return err
+}
+
+// flush makes sure the last replies have left, unless the connection is
+// already gone.
+func (w *Worker) flush(ctx context.Context) error {
+	if w.nc.IsClosed() {
+		return nil
+	}
+	// The client insists on a deadline; a Stop without one still ends.
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
+	defer cancel()
+	if err := w.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush replies: %w", err)
+	}
+	return nil
+}
+
+// drainAll drains every subscription, waits until they have handed over
+// their frames, and closes the job queue so the pool finishes what it holds.
+func (w *Worker) drainAll(ctx context.Context) error {
+	w.mu.Lock()
+	for _, m := range w.models {
+		w.unsubscribeLocked(m)
+	}
+	pending := w.draining
+	w.mu.Unlock()
+	if w.nc.IsClosed() {
+		// The client closed the subscriptions with the connection, without
+		// the event drained ones raise: there is nothing left to wait for.
+		pending = nil
+	}
+
+	var err error
+	for _, ch := range pending {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			err = fmt.Errorf("drain subscriptions: %w", ctx.Err())
+		}
+		if err != nil {
+			break
+		}
+	}
+	w.mu.Lock()
+	w.closed = true
+	close(w.jobs)
+	w.mu.Unlock()
+	return err
+}
+
+// Ready reports whether every model is subscribed: its backend was ready at
+// the last poll and the server knows the subscription.
+func (w *Worker) Ready() bool { return w.notReady() == nil }
+
+// WaitReady waits until Ready reports true, or returns ctx's error.
+func (w *Worker) WaitReady(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		err, changed := w.notReadyLocked(), w.changed
+		w.mu.Unlock()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for worker ready: %w (%w)", ctx.Err(), err)
+		}
+	}
+}
+
+// notReady names the models not subscribed, or returns nil when all are.
+func (w *Worker) notReady() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.notReadyLocked()
+}
+
+func (w *Worker) notReadyLocked() error {
+	var down []string
+	for _, m := range w.models {
+		if m.sub == nil {
+			down = append(down, m.name)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("backend not ready for %s: not taking frames", strings.Join(down, ", "))
+	}
+	return nil
+}
