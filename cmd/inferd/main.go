@@ -26,16 +26,15 @@ import (
 
 	"github.com/screenfleet/screenfleet/internal/inferd"
 	"github.com/screenfleet/screenfleet/internal/logging"
+	"github.com/screenfleet/screenfleet/internal/ocr"
 )
-
-const ompEnv = "OMP_THREAD_LIMIT"
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
 func run(args []string) int {
-	if err := reexecWithOMPLimit(); err != nil {
+	if err := ocr.ReexecWithThreadLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "inferd:", err)
 		return 1
 	}
@@ -49,7 +48,7 @@ func run(args []string) int {
 	}
 	log := logging.New("inferd", logFormat, logLevel)
 	log.Info().Str("event", "starting").Str("version", cfg.Version).
-		Str("omp_thread_limit", os.Getenv(ompEnv)).Msg("inferd starting")
+		Str("omp_thread_limit", os.Getenv(ocr.ThreadLimitEnv)).Msg("inferd starting")
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -62,24 +61,6 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// reexecWithOMPLimit replaces the process with itself, OMP_THREAD_LIMIT=1
-// added, when the variable is not set. It returns only on failure or when
-// nothing needs doing.
-func reexecWithOMPLimit() error {
-	if _, set := os.LookupEnv(ompEnv); set {
-		return nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable to re-exec with %s=1: %w", ompEnv, err)
-	}
-	env := append(os.Environ(), ompEnv+"=1")
-	if err := syscall.Exec(exe, os.Args, env); err != nil {
-		return fmt.Errorf("re-exec with %s=1: %w", ompEnv, err)
-	}
-	return nil
 }
 
 // parseFlags reads flags, then SF_-prefixed environment variables for the

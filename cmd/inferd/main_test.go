@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/screenfleet/screenfleet/internal/kserve"
+	"github.com/screenfleet/screenfleet/internal/ocr"
 )
 
 // buildInferd builds this command into a temporary directory.
@@ -68,7 +69,7 @@ func TestBinaryReexecsAndStopsOnSIGTERM(t *testing.T) {
 }
 
 func withoutOMP(env []string) []string {
-	return slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, ompEnv+"=") })
+	return slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, ocr.ThreadLimitEnv+"=") })
 }
 
 func assertServes(t *testing.T, addr string) {

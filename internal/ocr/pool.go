@@ -24,11 +24,11 @@ var ErrClosed = errors.New("ocr pool closed")
 type Options struct {
 	// Languages are Tesseract language names; default ["eng"].
 	Languages []string
-	// PageSegMode is Tesseract's page segmentation mode. Default 11 (sparse
-	// text): on Firefox frames of the example pages, mode 6 (single block)
-	// read only the first line and missed every row of fields and buttons,
-	// while 11 and 3 found every label; 11 was the faster. Use 7 for a crop
-	// holding one line.
+	// PageSegMode is Tesseract's page segmentation mode. Default 3 (automatic):
+	// on Firefox frames of the example pages, mode 6 (single block) read only
+	// the first line and missed every row of fields and buttons; mode 11
+	// (sparse) read 16 px "Cancel" as "Cancet"; mode 3 read both page sets
+	// right. Use 7 for a crop holding one line.
 	PageSegMode int
 	// DPI is given to Tesseract because screenshots carry none; without it
 	// every call logs "Estimating resolution". Default 96.
@@ -40,7 +40,7 @@ func (o Options) withDefaults() Options {
 		o.Languages = []string{"eng"}
 	}
 	if o.PageSegMode == 0 {
-		o.PageSegMode = int(gosseract.PSM_SPARSE_TEXT)
+		o.PageSegMode = int(gosseract.PSM_AUTO)
 	}
 	if o.DPI == 0 {
 		o.DPI = 96
