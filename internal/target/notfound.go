@@ -1,6 +1,8 @@
 package target
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,38 +59,37 @@ func notFound(all []candidate, t *messages.Target, reason string) error {
 }
 
 // closest returns up to maxClosest distinct texts most similar to ref:
-// lines, element texts, and phrases within one word of ref's length.
+// lines, element texts, and phrases within one word of ref's length. One
+// spot on screen is named once, by its most similar text, so "Sign in" is
+// not followed by its own words "Sign" and "in".
 func closest(all []candidate, ref string) []string {
 	want := normalize(ref)
 	words := len(strings.Fields(want))
 	type hit struct {
-		text  string
+		c     *candidate
 		score float64
-		rank  int
 	}
-	best := map[string]hit{}
-	for _, c := range all {
+	var hits []hit
+	for i := range all {
+		c := &all[i]
 		if c.words == 0 || (c.kind == kindPhrase && abs(c.words-words) > 1) {
 			continue
 		}
-		s := similarity(c.norm, want)
-		if h, ok := best[c.text]; s > 0 && (!ok || s > h.score || (s == h.score && c.rank < h.rank)) {
-			best[c.text] = hit{c.text, s, c.rank}
+		if s := similarity(c.norm, want); s > 0 {
+			hits = append(hits, hit{c, s})
 		}
 	}
-	hits := make([]hit, 0, len(best))
-	for _, h := range best {
-		hits = append(hits, h)
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].score != hits[j].score {
-			return hits[i].score > hits[j].score
-		}
-		return hits[i].rank < hits[j].rank
+	slices.SortFunc(hits, func(a, b hit) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(a.c.rank, b.c.rank))
 	})
+
 	out := make([]string, 0, maxClosest)
-	for i := 0; i < len(hits) && i < maxClosest; i++ {
-		out = append(out, hits[i].text)
+	named := newSpots()
+	for i := 0; i < len(hits) && len(out) < maxClosest; i++ {
+		if c := hits[i].c; !named.taken(c) && !slices.Contains(out, c.text) {
+			named.keep(*c)
+			out = append(out, c.text)
+		}
 	}
 	return out
 }

@@ -114,6 +114,8 @@ func TestSelectNotFound(t *testing.T) {
 		{"inner punctuation counts", "welcome", messages.Target{Text: "Welcome alice"},
 			`no box matches text "Welcome alice"; closest seen: "Welcome, alice!", ...`},
 		{"empty screen", "", messages.Target{Text: "Sign in"}, `no box matches text "Sign in"`},
+		{"one name per spot", "login_tesseract", messages.Target{Text: "Sign up"},
+			`no box matches text "Sign up"; closest seen: "Sign in", "User name", "Password required", "Cancel", "Example portal"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,7 @@ type env struct {
 var shared *env
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	if reason := missingTools(); reason != "" {
 		fmt.Println("e2e: skipping:", reason)
 		os.Exit(0)
