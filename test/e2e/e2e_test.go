@@ -223,13 +223,25 @@ func (s *site) sawRequest(uri string) bool {
 	return false
 }
 
-func (s *site) lastEcho() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.echoes) == 0 {
-		return ""
+// waitEcho waits until the page has echoed want, and returns the echoes.
+// The page posts on every keystroke and the posts may overtake each other,
+// so the order of arrival says nothing; the full text arriving does.
+func (s *site) waitEcho(want string, limit time.Duration) ([]string, bool) {
+	deadline := time.Now().Add(limit)
+	for {
+		s.mu.Lock()
+		echoes := append([]string(nil), s.echoes...)
+		s.mu.Unlock()
+		for _, e := range echoes {
+			if e == want {
+				return echoes, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return echoes, false
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
 	}
-	return s.echoes[len(s.echoes)-1]
 }
 
 // exampleTask reads an example task, points it at the test site and renames it.
