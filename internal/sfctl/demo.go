@@ -2,7 +2,6 @@ package sfctl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,7 +62,7 @@ func runDemo(ctx context.Context, g *globals, o devOpts, tasksDir string) error 
 		return err
 	}
 	for _, t := range tasks {
-		if err := publishTask(ctx, c, t); err != nil {
+		if _, err := publishTask(ctx, c, t); err != nil {
 			return err
 		}
 	}
@@ -123,7 +122,7 @@ func summarise(g *globals, results []messages.TaskStatus) error {
 	}
 	_ = tw.Flush()
 	if failed > 0 {
-		return errors.Join(fmt.Errorf("%d of %d example tasks did not succeed", failed, len(results)), exitCode(1))
+		return withExit(1, fmt.Errorf("%d of %d example tasks did not succeed", failed, len(results)))
 	}
 	fmt.Fprintf(g.out, "all %d example tasks succeeded\n", len(results))
 	return nil

@@ -56,11 +56,7 @@ func Execute(ctx context.Context, args []string) int {
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "sfctl:", err)
-	var ec exitCode
-	if ok := asExitCode(err, &ec); ok {
-		return int(ec)
-	}
-	return 1
+	return exitStatus(err)
 }
 
 // applyEnv fills every flag the user did not set from SF_<NAME>, with dashes

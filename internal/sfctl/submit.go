@@ -52,7 +52,7 @@ func runSubmit(ctx context.Context, g *globals, o submitOpts, files []string) er
 	for i, f := range files {
 		t, err := readTask(f)
 		if err != nil {
-			return errors.Join(err, exitCode(2))
+			return withExit(2, err)
 		}
 		if o.id != "" {
 			t.ID = o.id
@@ -75,7 +75,7 @@ func runSubmit(ctx context.Context, g *globals, o submitOpts, files []string) er
 		}
 	}
 	if failed > 0 {
-		return errors.Join(fmt.Errorf("%d of %d tasks did not succeed", failed, len(tasks)), exitCode(1))
+		return withExit(1, fmt.Errorf("%d of %d tasks did not succeed", failed, len(tasks)))
 	}
 	return nil
 }
@@ -99,10 +99,15 @@ func readTask(path string) (messages.Task, error) {
 // submitOne publishes t and, with --wait, follows it. ok reports success (or
 // that nobody waited).
 func submitOne(ctx context.Context, g *globals, c *conn, t messages.Task, o submitOpts) (bool, error) {
-	if err := publishTask(ctx, c, t); err != nil {
+	dup, err := publishTask(ctx, c, t)
+	if err != nil {
 		return false, err
 	}
-	fmt.Fprintf(g.out, "submitted %s (%d steps)\n", t.ID, len(t.Steps))
+	if dup {
+		fmt.Fprintf(g.out, "%s was already submitted: not running it twice (use --id to run it again)\n", t.ID)
+	} else {
+		fmt.Fprintf(g.out, "submitted %s (%d steps)\n", t.ID, len(t.Steps))
+	}
 	if !o.wait {
 		return true, nil
 	}
@@ -119,20 +124,19 @@ func submitOne(ctx context.Context, g *globals, c *conn, t messages.Task, o subm
 	return st.State == messages.StateSucceeded, nil
 }
 
-func publishTask(ctx context.Context, c *conn, t messages.Task) error {
+// publishTask publishes t with its id as the deduplication key. dup reports
+// that the stream had already seen the id within its deduplication window.
+func publishTask(ctx context.Context, c *conn, t messages.Task) (dup bool, err error) {
 	payload, err := messages.Encode(t)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ack, err := c.js.Publish(ctx, c.sub.TaskSubmit(), payload, jetstream.WithMsgID(t.ID))
 	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
-		return fmt.Errorf("no stream captures %s: is a dispatcher running? (start one with 'sfctl dev')", c.sub.TaskSubmit())
+		return false, fmt.Errorf("no stream captures %s: is a dispatcher running? (start one with 'sfctl dev')", c.sub.TaskSubmit())
 	}
 	if err != nil {
-		return fmt.Errorf("publish task %s: %w", t.ID, err)
+		return false, fmt.Errorf("publish task %s: %w", t.ID, err)
 	}
-	if ack.Duplicate {
-		return fmt.Errorf("task %s was already submitted within the deduplication window: it is not run twice (use --id to run it again)", t.ID)
-	}
-	return nil
+	return ack.Duplicate, nil
 }
