@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/screenfleet/screenfleet/internal/taskstore"
@@ -31,8 +32,11 @@ func (d *Dispatcher) deadLetter(ctx context.Context, msg jetstream.Msg, id strin
 	b, err := messages.Encode(dl)
 	if err == nil {
 		// The message id makes a redelivered poison task dead-letter once.
-		_, err = d.js.Publish(ctx, d.subj.TaskDead(), b,
-			jetstream.WithMsgID("dead-"+strconv.FormatUint(seq, 10)))
+		// The error also travels as a header, readable in `nats stream view`.
+		m := nats.NewMsg(d.subj.TaskDead())
+		m.Data = b
+		m.Header.Set(messages.ErrorHeader, dl.Error)
+		_, err = d.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead-"+strconv.FormatUint(seq, 10)))
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("cannot publish dead letter; task will be redelivered")

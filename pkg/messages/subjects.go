@@ -13,6 +13,9 @@ const (
 	TasksConsumer = "dispatchers"
 	// MsgIDHeader carries the task id for JetStream's duplicate window.
 	MsgIDHeader = "Nats-Msg-Id"
+	// ErrorHeader carries a dead letter's error as text, for people reading
+	// the stream with the nats CLI.
+	ErrorHeader = "Sf-Error"
 	// DefaultPrefix begins every subject unless a deployment configures another.
 	DefaultPrefix = "sf"
 )
@@ -65,3 +68,7 @@ func CheckToken(kind, v string) error {
 	}
 	return nil
 }
+
+// SandboxList is the request subject every dispatcher answers with the
+// sandboxes it holds (a messages.SandboxList each); sfctl gathers the replies.
+func (s Subjects) SandboxList() string { return s.prefix + ".sandboxes.list" }
