@@ -189,17 +189,17 @@ type site struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []string
-	echoes   []string
+	echoes   map[string][]string // by query
 }
 
 func newSite() *site {
-	s := &site{}
+	s := &site{echoes: map[string][]string{}}
 	files := http.FileServer(http.Dir("../../examples/site"))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
-		s.echoes = append(s.echoes, string(b))
+		s.echoes[r.URL.RawQuery] = append(s.echoes[r.URL.RawQuery], string(b))
 		s.mu.Unlock()
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -226,11 +226,11 @@ func (s *site) sawRequest(uri string) bool {
 // waitEcho waits until the page has echoed want, and returns the echoes.
 // The page posts on every keystroke and the posts may overtake each other,
 // so the order of arrival says nothing; the full text arriving does.
-func (s *site) waitEcho(want string, limit time.Duration) ([]string, bool) {
+func (s *site) waitEcho(query, want string, limit time.Duration) ([]string, bool) {
 	deadline := time.Now().Add(limit)
 	for {
 		s.mu.Lock()
-		echoes := append([]string(nil), s.echoes...)
+		echoes := append([]string(nil), s.echoes[query]...)
 		s.mu.Unlock()
 		for _, e := range echoes {
 			if e == want {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -30,17 +32,41 @@ func TestLoginTaskChangesThePage(t *testing.T) {
 
 func TestTypingReadsBackExactly(t *testing.T) {
 	t.Parallel()
-	const text = "Hello, World! 123 @#"
-	id := "e2e-typing"
-	task := `{"id":"` + id + `","app":{"command":["firefox-esr","--kiosk","` + shared.site.URL + `/notes.html"]},
-	  "steps":[
-	    {"action":"wait_for","target":{"text":"Nothing written"},"timeout":"60s"},
-	    {"action":"click","target":{"right_of":"Note"}},
-	    {"action":"type","text":"` + text + `"},
-	    {"action":"assert","target":{"text":"20 characters written"},"timeout":"10s"}]}`
-	submitJSON(t, []byte(task), id)
+	typeAndReadBack(t, "e2e-typing", "Hello, World! 123 @#")
+}
+
+// TestTypingKeepsOrder is field case C01: with paced keys, a long run of
+// characters arrives in order, every time.
+func TestTypingKeepsOrder(t *testing.T) {
+	t.Parallel()
+	typeAndReadBack(t, "e2e-order", strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", 10))
+}
+
+// TestTypingOffKeymapCharacters is field case C03: characters that are not on
+// the US keymap are typed through a remapped keycode, never substituted.
+func TestTypingOffKeymapCharacters(t *testing.T) {
+	t.Parallel()
+	typeAndReadBack(t, "e2e-unicode", "Spaß øøøø àéîõü /_@ Привет")
+}
+
+// typeAndReadBack types text into the notes page's field and checks that the
+// field held exactly text, and never anything that is not a prefix of it.
+func typeAndReadBack(t *testing.T, id, text string) {
+	t.Helper()
+	query := "run=" + id
+	task := map[string]any{"id": id,
+		"app": map[string]any{"command": []string{"firefox-esr", "--kiosk", shared.site.URL + "/notes.html?" + query}},
+		"steps": []map[string]any{
+			{"action": "wait_for", "target": map[string]any{"text": "Nothing written"}, "timeout": "60s"},
+			{"action": "click", "target": map[string]any{"right_of": "Note"}},
+			{"action": "type", "text": text},
+			{"action": "assert", "target": map[string]any{"text": fmt.Sprintf("%d characters written", len([]rune(text)))},
+				"timeout": "10s"},
+		}}
+	payload, _ := json.Marshal(task)
+	submitJSON(t, payload, id)
 	requireSucceeded(t, waitFinal(t, id, taskLimit))
-	echoes, ok := shared.site.waitEcho(text, 10*time.Second)
+	echoes, ok := shared.site.waitEcho(query, text, 10*time.Second)
 	if !ok {
 		t.Fatalf("the field never held %q; it held %q", text, echoes)
 	}
