@@ -60,6 +60,7 @@ type run struct {
 	task    messages.Task
 	attempt int
 	log     zerolog.Logger
+	rec     *recorder // what the run saw and did, for replay
 }
 
 // Run runs the agent until ctx ends. It subscribes to the sandbox's

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"math"
 	"time"
 
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -49,6 +48,8 @@ type perceiver struct {
 	lastPix  []byte      // pixels of the last analysed frame
 	seenAt   uint64      // lastAction when that frame was captured
 	boxes    []messages.Box
+	boxesSeq uint64    // sequence of the frame boxes came from
+	rec      *recorder // records detections; nil records nothing
 
 	frames int // frames looked at since resetFrames
 }
@@ -76,7 +77,7 @@ func (p *perceiver) look(ctx context.Context) (boxes []messages.Box, fresh bool,
 		return nil, false, err
 	}
 	p.lastPix = append(p.lastPix[:0], p.img.Pix...)
-	p.analysed, p.seenAt, p.boxes = true, p.lastAction, boxes
+	p.analysed, p.seenAt, p.boxes, p.boxesSeq = true, p.lastAction, boxes, p.seq
 	return boxes, true, nil
 }
 
@@ -105,31 +106,11 @@ func (p *perceiver) analyse(ctx context.Context, img *image.RGBA) ([]messages.Bo
 	p.metrics.frames.Inc()
 	det, err := p.infer.request(ctx, p.model, p.subject, payload, f.Seq)
 	p.metrics.observe(stageInfer, start)
+	p.rec.detections(&f, det, err, time.Since(start))
 	if err != nil {
 		return nil, err
 	}
-	return toDisplay(det.Boxes, &f), nil
-}
-
-// toDisplay maps boxes from the pixel space of frame f to the display:
-// display = crop + box/scale.
-func toDisplay(boxes []messages.Box, f *messages.Frame) []messages.Box {
-	if f.Scale == 1 && f.CropX == 0 && f.CropY == 0 {
-		return boxes
-	}
-	scale := f.Scale
-	if scale <= 0 {
-		scale = 1
-	}
-	out := make([]messages.Box, len(boxes))
-	for i, b := range boxes {
-		b.X = f.CropX + int(math.Round(float64(b.X)/scale))
-		b.Y = f.CropY + int(math.Round(float64(b.Y)/scale))
-		b.W = int(math.Round(float64(b.W) / scale))
-		b.H = int(math.Round(float64(b.H) / scale))
-		out[i] = b
-	}
-	return out
+	return f.ToDisplay(det.Boxes), nil
 }
 
 func (p *perceiver) capture(ctx context.Context, dst *image.RGBA) error {

@@ -41,6 +41,7 @@ func (s *session) runStep(ctx context.Context, i int) (messages.StepResult, erro
 	step := &s.task.Steps[i]
 	start := time.Now()
 	s.see.frames = 0
+	s.see.rec.setStep(i)
 	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout(step))
 	defer cancel()
 
@@ -86,6 +87,9 @@ func (s *session) do(ctx context.Context, step *messages.Step) (string, error) {
 // not see it fails with messages.CodeAssertFailed.
 func (s *session) present(ctx context.Context, step *messages.Step) (string, error) {
 	box, err := s.find(ctx, step.Target)
+	if err == nil {
+		s.see.rec.action(step, s.see.boxesSeq, box)
+	}
 	if err != nil {
 		if step.Action == messages.ActionAssert && errors.Is(err, messages.ErrTargetNotFound) {
 			return "", messages.Errorf(messages.CodeAssertFailed, "%v", err)
@@ -155,6 +159,7 @@ func (s *session) click(ctx context.Context, step *messages.Step) (string, error
 	if err != nil {
 		return "", err
 	}
+	s.see.rec.action(step, s.see.boxesSeq, box)
 	x, y := target.Point(box, step.Target)
 	verb := "clicked"
 	err = s.act(ctx, func(ctx context.Context) error {
@@ -176,6 +181,7 @@ func (s *session) scroll(ctx context.Context, step *messages.Step) (string, erro
 		if err != nil {
 			return "", err
 		}
+		s.see.rec.action(step, s.see.boxesSeq, box)
 		x, y = target.Point(box, step.Target)
 	}
 	return fmt.Sprintf("scrolled %d at (%d,%d)", step.Amount, x, y), s.act(ctx, func(ctx context.Context) error {

@@ -43,7 +43,9 @@ func (e *stepError) Unwrap() error { return e.err }
 // steps, stops the app, and reports the result.
 func (a *agent) runTask(ctx context.Context, r *run) {
 	start := time.Now()
+	r.rec = newRecorder(a, r)
 	seen, err := a.execute(ctx, r)
+	r.rec.end(err)
 
 	final := a.progress(r)
 	final.Done, final.OK = true, err == nil
@@ -156,6 +158,7 @@ func (a *agent) openSession(r *run) (*session, error) {
 	base := messages.Frame{Sandbox: a.cfg.Sandbox, Task: r.task.ID}
 	subject := a.subjects.Infer(r.task.Model, a.cfg.Sandbox)
 	see := newPerceiver(screen, a.infer, a.metrics, a.encode, r.task.Model, subject, base)
+	see.rec = r.rec
 	return &session{task: r.task, screen: screen, input: input, see: see, metrics: a.metrics, log: r.log}, nil
 }
 

@@ -72,3 +72,29 @@ func CheckToken(kind, v string) error {
 // SandboxList is the request subject every dispatcher answers with the
 // sandboxes it holds (a messages.SandboxList each); sfctl gathers the replies.
 func (s Subjects) SandboxList() string { return s.prefix + ".sandboxes.list" }
+
+// InferEvery matches every inference subject; the FRAMES stream captures it.
+func (s Subjects) InferEvery() string { return s.prefix + ".infer.>" }
+
+// InferOfSandbox matches the frames one sandbox sends, for every model.
+func (s Subjects) InferOfSandbox(sandbox string) string { return s.prefix + ".infer.*." + sandbox }
+
+// Record is where an agent publishes a record of kind (RecordKindDetections,
+// RecordKindAction, RecordKindEnd) for a task run in a sandbox.
+func (s Subjects) Record(task, sandbox, kind string) string {
+	return s.prefix + ".rec." + task + "." + sandbox + "." + kind
+}
+
+// RecordsAll matches every record; the RECORDS stream captures it.
+func (s Subjects) RecordsAll() string { return s.prefix + ".rec.>" }
+
+// RecordsOfTask matches every record of one task.
+func (s Subjects) RecordsOfTask(task string) string { return s.prefix + ".rec." + task + ".>" }
+
+// RecordsOfSandbox matches every record made in one sandbox.
+func (s Subjects) RecordsOfSandbox(sandbox string) string {
+	return s.prefix + ".rec.*." + sandbox + ".>"
+}
+
+// RecordEnds matches the end record of every task run.
+func (s Subjects) RecordEnds() string { return s.prefix + ".rec.*.*." + RecordKindEnd }

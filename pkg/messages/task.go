@@ -61,6 +61,8 @@ type Task struct {
 	Model    string   `json:"model,omitempty" msgpack:"model,omitempty"`
 	Deadline Duration `json:"deadline,omitempty" msgpack:"deadline"`
 	Steps    []Step   `json:"steps" msgpack:"steps"`
+	// Record says whether the run is kept for replay; empty means always.
+	Record RecordMode `json:"record,omitempty" msgpack:"record,omitempty"`
 }
 
 // App is the application a task runs in its sandbox, and the display size.
@@ -204,6 +206,9 @@ func (t *Task) Validate() error {
 	}
 	if !idPattern.MatchString(t.Model) {
 		return invalid("model %q: use letters, digits, '-' or '_'", t.Model)
+	}
+	if !t.Record.Valid() {
+		return invalid("record %q: want always, never or on_failure", t.Record)
 	}
 	if len(t.Steps) == 0 {
 		return invalid("steps: missing (a task needs at least one step)")
