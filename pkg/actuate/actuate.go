@@ -18,6 +18,8 @@ import (
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 	"github.com/jezek/xgb/xtest"
+
+	"github.com/screenfleet/screenfleet/internal/xconn"
 )
 
 const (
@@ -94,12 +96,11 @@ func OpenWithOptions(display string, opts Options) (*Actuator, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 
-	conn, err := connect(ctx, display)
+	conn, err := xconn.Connect(ctx, display)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("actuate: %w", err)
 	}
-	_, err = await(ctx, func() (struct{}, error) { return struct{}{}, xtest.Init(conn) })
-	if err != nil {
+	if err := xconn.InitExtension(ctx, conn, xtest.Init); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("actuate: xtest extension: %w", err)
 	}
@@ -164,7 +165,7 @@ func (a *Actuator) fake(typ, detail byte, x, y int) {
 // stop xgb from reading the reply.
 func (a *Actuator) sync(ctx context.Context) error {
 	earlier := a.drain()
-	_, err := await(ctx, func() (*xproto.GetInputFocusReply, error) {
+	_, err := xconn.Await(ctx, func() (*xproto.GetInputFocusReply, error) {
 		return xproto.GetInputFocus(a.conn).Reply()
 	})
 	if err != nil {

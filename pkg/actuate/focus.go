@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jezek/xgb/xproto"
+
+	"github.com/screenfleet/screenfleet/internal/xconn"
 )
 
 // Focused reports whether key events would reach a window: input focus is
@@ -21,7 +23,7 @@ func (a *Actuator) Focused(ctx context.Context) (bool, error) {
 }
 
 func (a *Actuator) focused(ctx context.Context) (bool, error) {
-	focus, err := await(ctx, func() (*xproto.GetInputFocusReply, error) {
+	focus, err := xconn.Await(ctx, func() (*xproto.GetInputFocusReply, error) {
 		return xproto.GetInputFocus(a.conn).Reply()
 	})
 	if err != nil {
@@ -54,7 +56,7 @@ func (a *Actuator) requireFocus(ctx context.Context) error {
 }
 
 func (a *Actuator) queryPointer(ctx context.Context) (*xproto.QueryPointerReply, error) {
-	ptr, err := await(ctx, func() (*xproto.QueryPointerReply, error) {
+	ptr, err := xconn.Await(ctx, func() (*xproto.QueryPointerReply, error) {
 		return xproto.QueryPointer(a.conn, a.root).Reply()
 	})
 	if err != nil {

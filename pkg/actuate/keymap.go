@@ -7,6 +7,8 @@ import (
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
+
+	"github.com/screenfleet/screenfleet/internal/xconn"
 )
 
 // Keysyms used by name in this package.
@@ -65,7 +67,7 @@ type keymap struct {
 
 func loadKeymap(ctx context.Context, c *xgb.Conn, minKC, maxKC xproto.Keycode) (*keymap, error) {
 	count := byte(int(maxKC) - int(minKC) + 1)
-	reply, err := await(ctx, func() (*xproto.GetKeyboardMappingReply, error) {
+	reply, err := xconn.Await(ctx, func() (*xproto.GetKeyboardMappingReply, error) {
 		return xproto.GetKeyboardMapping(c, minKC, count).Reply()
 	})
 	if err != nil {

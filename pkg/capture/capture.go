@@ -18,6 +18,8 @@ import (
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
+
+	"github.com/screenfleet/screenfleet/internal/xconn"
 )
 
 // Capture modes reported by Mode.
@@ -77,9 +79,9 @@ func OpenWithOptions(display string, opts Options) (*Capturer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 
-	conn, err := connect(ctx, display)
+	conn, err := xconn.Connect(ctx, display)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("capture: %w", err)
 	}
 	c, err := newCapturer(conn)
 	if err != nil {
@@ -175,7 +177,7 @@ func (c *Capturer) grab(ctx context.Context) ([]byte, error) {
 	if c.shm != nil {
 		return c.shm.image(ctx, c.conn, c.root, c.width, c.height)
 	}
-	reply, err := await(ctx, func() (*xproto.GetImageReply, error) {
+	reply, err := xconn.Await(ctx, func() (*xproto.GetImageReply, error) {
 		return xproto.GetImage(c.conn, xproto.ImageFormatZPixmap, xproto.Drawable(c.root),
 			0, 0, uint16(c.width), uint16(c.height), 0xffffffff).Reply()
 	})

@@ -9,6 +9,8 @@ import (
 	"github.com/jezek/xgb/shm"
 	"github.com/jezek/xgb/xproto"
 	"golang.org/x/sys/unix"
+
+	"github.com/screenfleet/screenfleet/internal/xconn"
 )
 
 // shmSegment is a System V shared memory segment attached both here and in
@@ -22,7 +24,7 @@ type shmSegment struct {
 // The segment is marked for removal before returning, so the kernel frees
 // it when the last side detaches, even if this process crashes.
 func attachSHM(ctx context.Context, c *xgb.Conn, root xproto.Window, size int) (*shmSegment, error) {
-	if err := initSHM(c); err != nil {
+	if err := xconn.InitExtension(ctx, c, shm.Init); err != nil {
 		return nil, fmt.Errorf("mit-shm extension: %w", err)
 	}
 	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, size, unix.IPC_CREAT|0o600)
@@ -52,7 +54,7 @@ func (s *shmSegment) attachServer(ctx context.Context, c *xgb.Conn, id int) erro
 	if err != nil {
 		return fmt.Errorf("allocate segment id: %w", err)
 	}
-	_, err = await(ctx, func() (struct{}, error) {
+	_, err = xconn.Await(ctx, func() (struct{}, error) {
 		return struct{}{}, shm.AttachChecked(c, seg, uint32(id), false).Check()
 	})
 	if err != nil {
@@ -69,7 +71,7 @@ func (s *shmSegment) attachServer(ctx context.Context, c *xgb.Conn, id int) erro
 // plane mask, which the server must write as zeros.
 func (s *shmSegment) verify(ctx context.Context, c *xgb.Conn, root xproto.Window) error {
 	copy(s.data, []byte{0xa5, 0xa5, 0xa5, 0xa5})
-	_, err := await(ctx, func() (*shm.GetImageReply, error) {
+	_, err := xconn.Await(ctx, func() (*shm.GetImageReply, error) {
 		return shm.GetImage(c, xproto.Drawable(root), 0, 0, 1, 1, 0,
 			xproto.ImageFormatZPixmap, s.seg, 0).Reply()
 	})
@@ -90,7 +92,7 @@ func (s *shmSegment) verify(ctx context.Context, c *xgb.Conn, root xproto.Window
 func (s *shmSegment) image(
 	ctx context.Context, c *xgb.Conn, root xproto.Window, w, h int,
 ) ([]byte, error) {
-	reply, err := await(ctx, func() (*shm.GetImageReply, error) {
+	reply, err := xconn.Await(ctx, func() (*shm.GetImageReply, error) {
 		return shm.GetImage(c, xproto.Drawable(root), 0, 0, uint16(w), uint16(h),
 			0xffffffff, xproto.ImageFormatZPixmap, s.seg, 0).Reply()
 	})
