@@ -28,6 +28,10 @@ func main() { os.Exit(run(os.Args[1:])) }
 type options struct {
 	cfg       worker.Config
 	models    string
+	adapters  string
+	labels    string
+	score     float64
+	iou       float64
 	logFormat string
 	logLevel  string
 }
@@ -66,6 +70,18 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cfg.GPU, "gpu", worker.DefaultGPU, `device behind the backend: "cpu", an index or a UUID`)
 	fs.StringVar(&o.cfg.ID, "id", "", "worker id (default host-gpu-pid)")
 	fs.IntVar(&o.cfg.MaxInFlight, "max-in-flight", 0, "concurrent backend calls (default 2 x CPUs)")
+	fs.IntVar(&o.cfg.MaxBatch, "max-batch", worker.DefaultMaxBatch,
+		"most frames per backend call (1: no batching; the model's max_batch_size caps it)")
+	fs.DurationVar(&o.cfg.MaxWait, "max-wait", worker.DefaultMaxWait,
+		"how long a batch's first frame may wait for more (negative: never)")
+	fs.IntVar(&o.cfg.MaxQueued, "max-queued", 0, "frames waiting per model beyond the batches in flight "+
+		"before new ones are refused (default max(4 x max-in-flight, 2 x max-batch))")
+	fs.StringVar(&o.adapters, "adapter", "", "model=auto|boxes|yolo,... (default auto: from model metadata)")
+	fs.StringVar(&o.labels, "labels", "", "model=FILE,...: class names of YOLO models, one per line")
+	fs.Float64Var(&o.score, "yolo-score", 0.25, "YOLO score threshold")
+	fs.Float64Var(&o.iou, "yolo-iou", 0.5, "YOLO NMS IoU threshold")
+	fs.BoolVar(&o.cfg.YOLO.PerClass, "yolo-per-class-nms", false,
+		"NMS per class (default class-agnostic: one box per UI element)")
 	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", worker.DefaultRequestTimeout,
 		"bound on one backend call")
 	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "subject prefix")
@@ -73,13 +89,21 @@ func parseFlags(args []string) (options, error) {
 		"address for /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF"))
+	if err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	o.cfg.Models = splitList(o.models)
+	o.cfg.YOLO.ScoreThreshold, o.cfg.YOLO.IoUThreshold = float32(o.score), float32(o.iou)
+	if o.cfg.Adapters, err = splitPairs(o.adapters); err != nil {
+		return o, fmt.Errorf("--adapter: %w", err)
+	}
+	if o.cfg.Labels, err = splitPairs(o.labels); err != nil {
+		return o, fmt.Errorf("--labels: %w", err)
+	}
 	return o, nil
 }
 
@@ -92,4 +116,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// splitPairs reads "k=v,k=v" into a map.
+func splitPairs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range splitList(s) {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%q: want model=value", part)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
 }

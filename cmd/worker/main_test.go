@@ -29,3 +29,20 @@ func TestParseFlagsRejectsStrayArguments(t *testing.T) {
 		t.Fatal("no error for a positional argument")
 	}
 }
+
+func TestParseFlagsBatchingAndAdapters(t *testing.T) {
+	o, err := parseFlags([]string{"--max-batch", "16", "--max-wait", "3ms", "--adapter", "det=yolo, ocr=boxes",
+		"--labels", "det=/etc/labels.txt", "--yolo-per-class-nms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.MaxBatch != 16 || c.MaxWait.Milliseconds() != 3 || c.Adapters["det"] != "yolo" ||
+		c.Adapters["ocr"] != "boxes" || c.Labels["det"] != "/etc/labels.txt" || !c.YOLO.PerClass ||
+		c.YOLO.IoUThreshold != 0.5 {
+		t.Fatalf("config = %+v", c)
+	}
+	if _, err := parseFlags([]string{"--adapter", "det"}); err == nil {
+		t.Fatal("no error for an adapter without a kind")
+	}
+}

@@ -87,6 +87,26 @@ func (c *Client) Config(ctx context.Context, model string) (*inferencepb.ModelCo
 	return resp.GetConfig(), nil
 }
 
+// Metadata returns the tensors of model: names, datatypes and shapes (-1
+// for variable dimensions, the batch one included).
+func (c *Client) Metadata(ctx context.Context, model string) (*inferencepb.ModelMetadataResponse, error) {
+	resp, err := c.svc.ModelMetadata(ctx, &inferencepb.ModelMetadataRequest{Name: model})
+	if err != nil {
+		return nil, fmt.Errorf("model metadata %q on %s: %w", model, c.addr, err)
+	}
+	return resp, nil
+}
+
+// Infer makes one ModelInfer call with req as built by the caller (a tensor
+// model's request). A gRPC error keeps its status.
+func (c *Client) Infer(ctx context.Context, req *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
+	resp, err := c.svc.ModelInfer(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("model infer %q on %s: %w", req.GetModelName(), c.addr, err)
+	}
+	return resp, nil
+}
+
 // InferBoxes runs the boxes model on images (encoded PNG or JPEG) in one
 // request and returns one box list per image, in order. A gRPC error keeps
 // its status, so status.Code(err) tells INVALID_ARGUMENT (do not retry) from

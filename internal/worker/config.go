@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/screenfleet/screenfleet/internal/telemetry"
+	"github.com/screenfleet/screenfleet/internal/yolo"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -28,6 +29,14 @@ const (
 	// DefaultReadyInterval is how often the backend's readiness is polled: a
 	// model that unloads stops receiving frames within about a second (C11).
 	DefaultReadyInterval = time.Second
+	// DefaultMaxBatch is the most frames one backend call carries, unless
+	// the model's max_batch_size is smaller: 8 frames of a busy full-HD
+	// screen stay well inside the gRPC message limit.
+	DefaultMaxBatch = 8
+	// DefaultMaxWait is how long a frame may wait for companions when a call
+	// slot is free: about a tenth of a GPU detector's latency, like the
+	// max_queue_delay people give Triton's own batcher.
+	DefaultMaxWait = 2 * time.Millisecond
 	// DefaultHTTPAddr is where cmd/worker serves metrics and health.
 	DefaultHTTPAddr = "127.0.0.1:9103"
 )
@@ -52,10 +61,24 @@ type Config struct {
 	ID string
 	// MaxInFlight caps concurrent backend calls (2 x NumCPU when zero).
 	MaxInFlight int
-	// MaxQueued caps frames waiting for a call slot (4 x MaxInFlight when
-	// zero); frames beyond it are refused at once so the agent retries on
-	// another worker.
+	// MaxQueued caps each model's frames waiting for a batch, beyond the
+	// full batches in flight (the larger of 4 x MaxInFlight and 2 x MaxBatch
+	// when zero); frames beyond it are refused at once so the agent retries
+	// on another worker.
 	MaxQueued int
+	// MaxBatch caps the frames of one backend call (DefaultMaxBatch when
+	// zero; 1 turns batching off). A model's smaller max_batch_size wins.
+	MaxBatch int
+	// MaxWait is how long the first frame of a batch may wait for more
+	// (DefaultMaxWait when zero; negative: never wait, batch what is queued).
+	MaxWait time.Duration
+	// Adapters picks each model's adapter (AdapterAuto when absent).
+	Adapters map[string]string
+	// Labels names each YOLO model's labels file, one class per line; a
+	// model without one must publish a "labels" parameter in its config.
+	Labels map[string]string
+	// YOLO tunes YOLOv8 decoding (thresholds, NMS mode).
+	YOLO yolo.Options
 	// RequestTimeout bounds one backend call, and one readiness probe.
 	RequestTimeout time.Duration
 	// ReadyInterval is how often backend readiness is polled.
@@ -87,11 +110,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 2 * runtime.NumCPU()
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
 	if c.MaxQueued == 0 {
 		// A queued frame waits for at most four calls ahead of it: 1.2 s
 		// with a 300 ms model, inside an agent's request deadline, while a
-		// burst of five frames per slot is absorbed instead of refused (C15).
-		c.MaxQueued = 4 * c.MaxInFlight
+		// burst of five frames per slot is absorbed instead of refused (C15);
+		// and two full batches can always form.
+		c.MaxQueued = max(4*c.MaxInFlight, 2*c.MaxBatch)
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
@@ -119,10 +149,15 @@ func (c Config) validate() error {
 	switch {
 	case strings.ContainsAny(c.GPU, " \t\r\n") || len(c.GPU) > 128:
 		return errors.New("worker config: gpu must be an index or a device UUID")
-	case c.MaxInFlight < 0 || c.MaxQueued < 0:
-		return errors.New("worker config: max in flight and max queued must be positive")
+	case c.MaxInFlight < 0 || c.MaxQueued < 0 || c.MaxBatch < 0:
+		return errors.New("worker config: max in flight, max queued and max batch must be positive")
 	case c.RequestTimeout < 0 || c.ReadyInterval < 0:
 		return errors.New("worker config: request timeout and ready interval must be positive")
+	}
+	for model, kind := range c.Adapters {
+		if kind != AdapterAuto && kind != AdapterBoxes && kind != AdapterYOLO {
+			return fmt.Errorf("worker config: model %q: adapter %q, want auto, boxes or yolo", model, kind)
+		}
 	}
 	return nil
 }

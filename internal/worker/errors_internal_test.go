@@ -54,7 +54,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxQueued != 12 || c.GPU != "cpu" || len(c.Models) != 1 || c.Models[0] != "ocr" || c.ID == "" {
+	if c.MaxQueued != 16 || c.MaxBatch != DefaultMaxBatch || c.GPU != "cpu" || len(c.Models) != 1 || c.Models[0] != "ocr" || c.ID == "" {
 		t.Fatalf("defaults = %+v", c)
 	}
 	for _, bad := range []Config{
@@ -62,6 +62,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{Models: []string{"ocr", "ocr"}},
 		{GPU: "GPU 0"},
 		{MaxInFlight: -1},
+		{MaxBatch: -1},
+		{Adapters: map[string]string{"ocr": "onnx"}},
 		{RequestTimeout: -1},
 	} {
 		if _, err := bad.withDefaults(); err == nil {

@@ -63,6 +63,9 @@ type fakeBackend struct {
 	inFlight atomic.Int64
 	maxSeen  atomic.Int64
 	calls    atomic.Int64
+	frames   atomic.Int64 // images over all calls
+	maxBatch atomic.Int64
+	echo     bool // each box's text is its image's bytes, set before use
 }
 
 func newFakeBackend(ready bool) *fakeBackend {
@@ -82,10 +85,11 @@ func (b *fakeBackend) Ready(_ context.Context, model string) error {
 func (b *fakeBackend) InferBoxes(ctx context.Context, _ string, images [][]byte,
 ) ([][]messages.Box, error) {
 	b.calls.Add(1)
+	b.frames.Add(int64(len(images)))
+	storeMax(&b.maxBatch, int64(len(images)))
 	n := b.inFlight.Add(1)
 	defer b.inFlight.Add(-1)
-	for seen := b.maxSeen.Load(); n > seen && !b.maxSeen.CompareAndSwap(seen, n); seen = b.maxSeen.Load() {
-	}
+	storeMax(&b.maxSeen, n)
 	if err := b.wait(ctx); err != nil {
 		return nil, err
 	}
@@ -94,9 +98,19 @@ func (b *fakeBackend) InferBoxes(ctx context.Context, _ string, images [][]byte,
 	}
 	out := make([][]messages.Box, len(images))
 	for i, img := range images {
-		out[i] = []messages.Box{{X: 1, Y: 2, W: 3, H: 4, Text: fmt.Sprintf("%d bytes", len(img)), Conf: 0.9}}
+		text := fmt.Sprintf("%d bytes", len(img))
+		if b.echo {
+			text = string(img)
+		}
+		out[i] = []messages.Box{{X: 1, Y: 2, W: 3, H: 4, Text: text, Conf: 0.9}}
 	}
 	return out, nil
+}
+
+// storeMax raises v to n if n is larger.
+func storeMax(v *atomic.Int64, n int64) {
+	for seen := v.Load(); n > seen && !v.CompareAndSwap(seen, n); seen = v.Load() {
+	}
 }
 
 func (b *fakeBackend) wait(ctx context.Context) error {

@@ -33,6 +33,8 @@ type metrics struct {
 	ready    *prometheus.GaugeVec
 	inFlight prometheus.Gauge
 	slow     prometheus.Counter
+	batch    *prometheus.HistogramVec
+	splits   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metrics, error) {
@@ -67,8 +69,18 @@ func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metric
 			Name: "sf_worker_slow_consumer_total", ConstLabels: gl,
 			Help: "Slow-consumer events: the NATS client dropped frames because its pending buffer was full.",
 		}),
+		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sf_worker_batch_size", Help: "Frames per successful backend call.", ConstLabels: gl,
+			// Powers of two up to Triton's usual max_batch_size of 64.
+			Buckets: prometheus.ExponentialBuckets(1, 2, 7),
+		}, []string{"model"}),
+		splits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sf_worker_batch_splits_total", ConstLabels: gl,
+			Help: "Batches the backend rejected as invalid, retried frame by frame.",
+		}, []string{"model"}),
 	}
-	for _, c := range []prometheus.Collector{m.infer, m.queue, m.frames, m.errors, m.ready, m.inFlight, m.slow} {
+	for _, c := range []prometheus.Collector{m.infer, m.queue, m.frames, m.errors, m.ready, m.inFlight, m.slow,
+		m.batch, m.splits} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker metrics: %w", err)
 		}

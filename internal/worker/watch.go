@@ -78,15 +78,21 @@ func (w *Worker) poll(ctx context.Context, m *model) {
 // becomeReady subscribes m and logs the worker ready for it. A failure is
 // logged once and retried at the next poll.
 func (w *Worker) becomeReady(ctx context.Context, m *model) {
-	if err := w.subscribe(ctx, m); err != nil {
+	ad, err := w.pickAdapter(ctx, m.name)
+	if err == nil {
+		m.ad.Store(&adapterRef{ad})
+		err = w.subscribe(ctx, m)
+	}
+	if err != nil {
 		if !m.subFailed {
-			w.log.Error().Err(err).Str("model", m.name).Msg("subscribe failed")
+			w.log.Error().Err(err).Str("model", m.name).Msg("cannot serve model")
 		}
 		m.subFailed = true
 		return
 	}
 	m.subFailed = false
-	ev := w.log.Info().Str("event", "worker_ready").Str("model", m.name)
+	ev := w.log.Info().Str("event", "worker_ready").Str("model", m.name).
+		Str("adapter", ad.kind()).Int("max_batch", ad.maxBatch())
 	if !m.downSince.IsZero() {
 		ev = ev.Dur("not_ready_for", time.Since(m.downSince))
 	}
@@ -103,7 +109,7 @@ func (w *Worker) subscribed(m *model) bool {
 // server routes frames here (C15: announce ready only after the flush).
 func (w *Worker) subscribe(ctx context.Context, m *model) error {
 	subj, queue := w.subjects.InferAll(m.name), w.subjects.InferQueue(m.name)
-	sub, err := w.nc.QueueSubscribe(subj, queue, w.handler(m.name))
+	sub, err := w.nc.QueueSubscribe(subj, queue, w.handler(m))
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", subj, err)
 	}

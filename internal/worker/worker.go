@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
 	"github.com/screenfleet/screenfleet/internal/kserve"
@@ -46,7 +48,7 @@ type Worker struct {
 	log      zerolog.Logger
 	metrics  *metrics
 
-	jobs      chan job
+	slots     chan struct{} // one per backend call in progress: MaxInFlight
 	pool      sync.WaitGroup
 	jobCtx    context.Context // parent of backend calls; cancelled only to abort a stop
 	abortJobs context.CancelFunc
@@ -57,24 +59,49 @@ type Worker struct {
 	mu       sync.Mutex
 	models   []*model // in cfg.Models order
 	draining []<-chan nats.SubStatus
-	closed   bool          // jobs is closed: callbacks refuse frames
+	closed   bool          // the job queues are closed: callbacks refuse frames
 	changed  chan struct{} // closed and replaced when a subscription comes or goes
 
 	telemetry *telemetry.Server
+	service   micro.Service
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
-// model is the serving state of one model. sub is guarded by Worker.mu; the
-// other fields belong to the watcher goroutine.
+// model is the serving state of one model. sub and held are guarded by
+// Worker.mu; ad is read by batches and set by the watcher; the other fields
+// belong to the watcher goroutine.
 type model struct {
 	name      string
+	jobs      chan job // frames waiting for a batch
+	held      int      // frames received and not yet answered, at most cap(jobs)
+	ad        atomic.Pointer[adapterRef]
+	stats     *modelStats
 	sub       *nats.Subscription
 	closed    <-chan nats.SubStatus // closes when sub has drained
 	polled    bool                  // the backend has been asked at least once
 	subFailed bool                  // the last subscribe attempt failed (logged once)
 	downSince time.Time             // when the backend was last seen to stop being ready
+}
+
+// adapterRef holds an adapter for atomic.Pointer.
+type adapterRef struct{ adapter }
+
+// adapterOr returns m's adapter, or def before one was picked.
+func (m *model) adapterOr(def adapter) adapter {
+	if r := m.ad.Load(); r != nil {
+		return r.adapter
+	}
+	return def
+}
+
+// batchSize is the most frames one call for m may carry.
+func (m *model) batchSize(def int) int {
+	if r := m.ad.Load(); r != nil {
+		return r.maxBatch()
+	}
+	return def
 }
 
 // Run serves frames with a backend dialled at cfg.BackendAddr until ctx is
@@ -121,14 +148,20 @@ func Start(ctx context.Context, cfg Config, backend Backend, log zerolog.Logger)
 	if err := w.connect(); err != nil {
 		return nil, err
 	}
-	if err := w.serveHTTP(); err != nil {
+	if err := w.register(); err != nil {
 		w.closeConn()
 		return nil, err
 	}
-	w.startPool(ctx)
+	if err := w.serveHTTP(); err != nil {
+		w.unregister()
+		w.closeConn()
+		return nil, err
+	}
+	w.startBatchers(ctx)
 	w.startWatch(ctx)
 	w.log.Info().Str("event", "worker_started").Strs("models", cfg.Models).
-		Int("max_in_flight", cfg.MaxInFlight).Msg("worker started")
+		Int("max_in_flight", cfg.MaxInFlight).Int("max_batch", cfg.MaxBatch).Dur("max_wait", cfg.MaxWait).
+		Msg("worker started")
 	return w, nil
 }
 
@@ -138,11 +171,13 @@ func newWorker(cfg Config, backend Backend, log zerolog.Logger) *Worker {
 		backend:  backend,
 		subjects: messages.NewSubjects(cfg.SubjectPrefix),
 		log:      log.With().Str("worker", cfg.ID).Str("gpu", cfg.GPU).Logger(),
-		jobs:     make(chan job, cfg.MaxQueued),
 		changed:  make(chan struct{}),
 	}
 	for _, name := range cfg.Models {
-		w.models = append(w.models, &model{name: name})
+		w.models = append(w.models, &model{name: name, stats: newModelStats(),
+			// Room for every frame the model may hold: full batches in
+			// every slot plus the queue.
+			jobs: make(chan job, cfg.MaxQueued+cfg.MaxInFlight*cfg.MaxBatch)})
 	}
 	return w
 }
@@ -160,6 +195,7 @@ func (w *Worker) stop(ctx context.Context) error {
 	start := time.Now()
 	w.stopWatch()
 	<-w.watchDone
+	w.unregister()
 	w.log.Info().Str("event", "worker_draining").Msg("worker draining")
 
 	err := w.drainAll(ctx)
@@ -227,7 +263,9 @@ func (w *Worker) drainAll(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	w.closed = true
-	close(w.jobs)
+	for _, m := range w.models {
+		close(m.jobs)
+	}
 	w.mu.Unlock()
 	return err
 }

@@ -170,24 +170,25 @@ func TestConcurrentRequestsWithinBound(t *testing.T) {
 	}
 }
 
-// Frames beyond MaxInFlight+MaxQueued are refused at once with a retryable
-// code, while the frames held are still served.
+// Frames beyond what is in flight and MaxQueued waiting are refused at
+// once with a retryable code, while the frames held are still served.
 func TestOverloadRefusedAtOnce(t *testing.T) {
 	url := startNATS(t)
 	nc := connect(t, url)
 	b := newFakeBackend(true)
 	b.release = make(chan struct{})
-	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 1, MaxQueued: 1}, b)
+	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 1, MaxQueued: 1, MaxBatch: 1}, b)
 	waitReady(t, w)
 
-	replies := requestAsync(t, nc, 3)
+	held := requestAsync(t, nc, 1)
 	waitFor(t, 5*time.Second, "one call in flight", func() bool { return b.inFlight.Load() == 1 })
-	first := <-replies
-	if !errors.Is(first.Err(), messages.ErrBackendNotReady) || !strings.Contains(first.Error, "overloaded") {
-		t.Fatalf("first reply = %+v, want an overloaded refusal", first)
+	held2 := requestAsync(t, nc, 1) // waits for the slot
+	refused := requestAsync(t, nc, 1)
+	if d := <-refused; !errors.Is(d.Err(), messages.ErrBackendNotReady) || !strings.Contains(d.Error, "overloaded") {
+		t.Fatalf("third frame's reply = %+v, want an overloaded refusal", d)
 	}
 	close(b.release)
-	for range 2 {
+	for _, replies := range []<-chan messages.Detections{held, held2} {
 		if d := <-replies; d.Status != messages.StatusOK {
 			t.Fatalf("held frame reply = %+v, want ok", d)
 		}
@@ -361,7 +362,7 @@ func TestStopAnswersEveryHeldFrame(t *testing.T) {
 	nc := connect(t, url)
 	b := newFakeBackend(true)
 	b.latency = 300 * time.Millisecond
-	w, err := worker.Start(t.Context(), worker.Config{NATSURL: url, ID: "w1", MaxInFlight: 2,
+	w, err := worker.Start(t.Context(), worker.Config{NATSURL: url, ID: "w1", MaxInFlight: 2, MaxBatch: 1,
 		ReadyInterval: 20 * time.Millisecond, HTTPAddr: "127.0.0.1:0"}, b, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -470,7 +471,7 @@ func TestBurstOfLargeFrames(t *testing.T) {
 	b := newFakeBackend(true)
 	b.latency = 500 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 2, Registry: reg}, b)
+	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 2, MaxBatch: 1, Registry: reg}, b)
 	waitReady(t, w)
 
 	const n = 100

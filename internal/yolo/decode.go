@@ -275,3 +275,15 @@ func AppendFloat32s(dst []byte, vs []float32) []byte {
 	}
 	return dst
 }
+
+// Int64s reads little-endian INT64 values from a raw tensor.
+func Int64s(raw []byte) ([]int64, error) {
+	if len(raw)%8 != 0 {
+		return nil, fmt.Errorf("%w: %d bytes is not a whole number of INT64 values", ErrLayout, len(raw))
+	}
+	out := make([]int64, len(raw)/8)
+	for i := range out {
+		out[i] = int64(binary.LittleEndian.Uint64(raw[i*8:]))
+	}
+	return out, nil
+}
