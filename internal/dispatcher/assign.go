@@ -111,6 +111,7 @@ func (d *Dispatcher) await(ctx context.Context, a *attemptRun, sb sandbox.Sandbo
 			} else if st.State.Final() {
 				a.log.Info().Str("event", "task_ended_elsewhere").Str("state", string(st.State)).
 					Msg("task reached a final state elsewhere; stopping its sandbox")
+				d.metrics.finish(st.State, st.Code)
 				return attemptResult{kind: resultSettled, settle: settleAck}
 			}
 		case <-sb.Done():

@@ -98,18 +98,21 @@ func (d *Dispatcher) runAttempt(ctx context.Context, r *taskRun, n int) attemptR
 	if res := d.markAssigned(ctx, a); res != nil {
 		return *res
 	}
+	d.fleet.set(a.sandbox, messages.SandboxAssigning)
 	if res := d.assign(ctx, a, sb); res != nil {
 		return *res
 	}
 	if res := d.markRunning(ctx, a); res != nil {
 		return *res
 	}
+	d.fleet.set(a.sandbox, messages.SandboxRunning)
 	return d.await(ctx, a, sb, progress)
 }
 
 func (d *Dispatcher) startSandbox(ctx context.Context, a *attemptRun) (sandbox.Sandbox, error) {
 	sctx, cancel := context.WithTimeout(ctx, sandboxStartTimeout)
 	defer cancel()
+	d.fleet.add(a.sandbox, a.r.task.ID, a.n)
 	sb, err := d.cfg.Runtime.Start(sctx, sandbox.Spec{
 		ID:            a.sandbox,
 		Width:         a.r.task.App.Width,
@@ -120,10 +123,13 @@ func (d *Dispatcher) startSandbox(ctx context.Context, a *attemptRun) (sandbox.S
 			"dispatcher": d.cfg.ID},
 	})
 	if err != nil {
+		d.fleet.remove(a.sandbox)
+		d.metrics.sandboxLife.WithLabelValues(sandboxStartFailed).Inc()
 		a.log.Warn().Err(err).Msg("cannot start sandbox")
 		return nil, fmt.Errorf("sandbox start: %w", err)
 	}
-	d.metrics.sandboxes.WithLabelValues("busy").Inc()
+	d.fleet.started(sb)
+	d.metrics.sandboxLife.WithLabelValues(sandboxStarted).Inc()
 	return sb, nil
 }
 
@@ -131,10 +137,16 @@ func (d *Dispatcher) startSandbox(ctx context.Context, a *attemptRun) (sandbox.S
 func (d *Dispatcher) stopSandbox(ctx context.Context, a *attemptRun, sb sandbox.Sandbox) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sandboxStopTimeout)
 	defer cancel()
+	ending := sandboxStopped
+	if sandboxEnded(sb) {
+		ending = sandboxDied
+	}
+	d.fleet.set(a.sandbox, messages.SandboxStopping)
 	if err := sb.Stop(sctx); err != nil {
 		a.log.Error().Err(err).Msg("sandbox teardown failed")
 	}
-	d.metrics.sandboxes.WithLabelValues("busy").Dec()
+	d.fleet.remove(a.sandbox)
+	d.metrics.sandboxLife.WithLabelValues(ending).Inc()
 }
 
 // subscribeProgress listens for the agent's progress before the task is

@@ -50,6 +50,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, msg jetstream.Msg, id strin
 		log.Warn().Err(err).Msg("cannot terminate invalid task message")
 	}
 	d.metrics.tasks.WithLabelValues(stateDeadLetter).Inc()
+	d.metrics.finish(messages.StateFailed, dl.Code)
 	log.Warn().Str("event", "task_failed").Bool("dead_letter", true).Int("code", int(dl.Code)).
 		Str("error", dl.Error).Msg("invalid task sent to dead letters")
 }

@@ -37,6 +37,8 @@ type Dispatcher struct {
 	log     zerolog.Logger
 	subj    messages.Subjects
 	metrics *metrics
+	fleet   *fleet
+	listSub *nats.Subscription
 
 	nc      *nats.Conn
 	ownConn bool
@@ -65,15 +67,19 @@ func New(cfg Config, log zerolog.Logger) (*Dispatcher, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Dispatcher{
+	fl := newFleet(runtimeName(cfg.Runtime))
+	d := &Dispatcher{
 		cfg:      cfg,
 		log:      log.With().Str("dispatcher", cfg.ID).Logger(),
 		subj:     messages.NewSubjects(cfg.SubjectPrefix),
-		metrics:  newMetrics(),
+		metrics:  newMetrics(fl.runtime, cfg.MaxSandboxes),
+		fleet:    fl,
 		slots:    make(chan struct{}, cfg.MaxSandboxes),
 		loopDone: make(chan struct{}),
 		done:     make(chan struct{}),
-	}, nil
+	}
+	d.metrics.reg.MustRegister(newLiveCollector(d))
+	return d, nil
 }
 
 // ID returns the dispatcher's id.
@@ -88,6 +94,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return err
 	}
 	if err := d.setup(ctx); err != nil {
+		d.closeConn()
+		return err
+	}
+	if err := d.serveSandboxList(); err != nil {
 		d.closeConn()
 		return err
 	}
@@ -193,6 +203,7 @@ func (d *Dispatcher) shutdown() error {
 	if d.httpSrv != nil {
 		_ = d.httpSrv.Shutdown(ctx)
 	}
+	_ = d.listSub.Unsubscribe()
 	_ = d.nc.FlushTimeout(2 * time.Second) // deliver the naks before closing
 	d.closeConn()
 	d.log.Info().Str("event", "dispatcher_stopped").Dur("elapsed", time.Since(began)).Err(err).Msg("dispatcher stopped")

@@ -44,7 +44,7 @@ func TestSuccessWritesStatesInOrder(t *testing.T) {
 		t.Errorf("/readyz = %d %s", code, body)
 	}
 	_, metrics := httpGet(t, base+"/metrics")
-	for _, want := range []string{`sf_tasks_total{state="succeeded"} 1`, `sf_dispatcher_sandboxes{state="busy"} 0`,
+	for _, want := range []string{`sf_tasks_total{state="succeeded"} 1`, `sf_dispatcher_sandboxes{runtime="unknown",state="running"} 0`,
 		`sf_task_seconds_count{state="succeeded"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

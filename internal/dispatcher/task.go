@@ -248,6 +248,7 @@ func (d *Dispatcher) conclude(ctx context.Context, r *taskRun, attempt int, res 
 	}
 	elapsed := time.Since(r.began)
 	d.metrics.taskSeconds.WithLabelValues(string(st.State)).Observe(elapsed.Seconds())
+	d.metrics.finish(st.State, st.Code)
 	ev := d.logState(r, st.State, attempt)
 	if st.State != messages.StateSucceeded {
 		ev = ev.Int("code", int(st.Code)).Str("error", st.Error)

@@ -34,6 +34,21 @@ func (g *globals) connect() (*conn, error) {
 
 func (c *conn) close() { c.nc.Close() }
 
+// connectTasks connects and opens the task state bucket; close the
+// connection when done.
+func (g *globals) connectTasks(ctx context.Context) (*conn, jetstream.KeyValue, error) {
+	c, err := g.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := c.tasks(ctx)
+	if err != nil {
+		c.close()
+		return nil, nil, err
+	}
+	return c, kv, nil
+}
+
 // tasks opens the task state bucket, explaining what to do when it is missing.
 func (c *conn) tasks(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := c.js.KeyValue(ctx, messages.TasksBucket)

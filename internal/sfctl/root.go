@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,11 +20,16 @@ type globals struct {
 	logFormat string
 	logLevel  string
 	out       io.Writer
+	// now is the clock listings measure ages against; tests fix it.
+	now func() time.Time
 }
 
 // NewRoot builds the sfctl command tree. out receives normal output.
-func NewRoot(out io.Writer) *cobra.Command {
-	g := &globals{out: out}
+func NewRoot(out io.Writer) *cobra.Command { return newRoot(out, time.Now) }
+
+// newRoot is NewRoot with the clock the listings use.
+func newRoot(out io.Writer, now func() time.Time) *cobra.Command {
+	g := &globals{out: out, now: now}
 	root := &cobra.Command{
 		Use:   "sfctl",
 		Short: "Run and follow screenfleet tasks",
@@ -40,7 +46,8 @@ Every flag can also be set in the environment as SF_<FLAG> (SF_NATS_URL, ...).`,
 	pf.StringVar(&g.prefix, "subject-prefix", "sf", "prefix of every screenfleet subject")
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: auto, json or console")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newDevCmd(g), newDemoCmd(g))
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newTasksCmd(g), newWatchCmd(g), newSandboxesCmd(g),
+		newWorkersCmd(g), newCancelCmd(g), newDevCmd(g), newDemoCmd(g))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		return applyEnv(cmd.Flags())
 	}

@@ -13,32 +13,51 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "status ID",
-		Short:   "Show a task's state and step log",
-		Example: "  sfctl status login-001",
-		Args:    cobra.ExactArgs(1),
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show a task's state and step log",
+		Long: `status shows one task from the task state bucket: its state and attempt, the
+sandbox it ran in, each step with its duration and what it did, and for a
+task that failed, the error and the texts that were on screen.`,
+		Example: `  sfctl status login-001
+  sfctl status login-001 -o json | jq '.steps[] | {action, duration}'`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeTaskIDs(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.connect()
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			st, err := readStatus(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
-			defer c.close()
-			kv, err := c.tasks(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, ok, err := getStatus(cmd.Context(), kv, args[0])
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("no task %q (ids are case-sensitive; was it submitted to this server?)", args[0])
+			if output == outputJSON {
+				return writeJSON(g.out, st)
 			}
 			newPrinter(g.out).full(st)
 			return nil
 		},
 	}
+	outputFlag(cmd, &output)
+	return cmd
+}
+
+// readStatus reads one task's state, saying what to do when it is unknown.
+func readStatus(ctx context.Context, g *globals, id string) (messages.TaskStatus, error) {
+	c, kv, err := g.connectTasks(ctx)
+	if err != nil {
+		return messages.TaskStatus{}, err
+	}
+	defer c.close()
+	st, ok, err := getStatus(ctx, kv, id)
+	if err != nil {
+		return st, err
+	}
+	if !ok {
+		return st, fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); was it submitted to this server?", id)
+	}
+	return st, nil
 }
 
 // quietWarning is how long follow waits for a first state before it says

@@ -107,3 +107,31 @@ func FromWire(code Code, msg string) error {
 func invalid(format string, args ...any) error {
 	return Errorf(CodeInvalidTask, format, args...)
 }
+
+var codeNames = map[Code]string{
+	CodeOK: "ok", CodeInvalidTask: "invalid_task", CodeBadFrame: "bad_frame",
+	CodeFrameTooLarge: "frame_too_large", CodeUnknownModel: "unknown_model",
+	CodeBackendNotReady: "backend_not_ready", CodeInferFailed: "infer_failed",
+	CodeTargetNotFound: "target_not_found", CodeAssertFailed: "assert_failed",
+	CodeActionFailed: "action_failed", CodeAppFailed: "app_failed", CodeDeadline: "deadline",
+	CodeSandboxFailed: "sandbox_failed", CodeCancelled: "cancelled", CodeInternal: "internal",
+}
+
+// Name returns the code's name in snake case ("target_not_found"), and
+// "unknown" for a number outside the table. The names are a small fixed set,
+// fit for a metric label.
+func (c Code) Name() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// Codes returns every known code, in no particular order.
+func Codes() []Code {
+	out := make([]Code, 0, len(codeNames))
+	for c := range codeNames {
+		out = append(out, c)
+	}
+	return out
+}

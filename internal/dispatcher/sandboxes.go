@@ -1,0 +1,123 @@
+package dispatcher
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/screenfleet/screenfleet/internal/sandbox"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// fleet is what the dispatcher knows of the sandboxes it holds, for
+// `sfctl sandboxes` and the sandbox gauges.
+type fleet struct {
+	runtime string
+	mu      sync.Mutex
+	boxes   map[string]*messages.SandboxInfo
+}
+
+func newFleet(runtime string) *fleet {
+	return &fleet{runtime: runtime, boxes: make(map[string]*messages.SandboxInfo)}
+}
+
+// add records a sandbox that is being started for attempt n of task.
+func (f *fleet) add(id, task string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.boxes[id] = &messages.SandboxInfo{ID: id, State: messages.SandboxStarting, Task: task,
+		Attempt: n, Runtime: f.runtime, Started: time.Now()}
+}
+
+// started records what the runtime tells of a started sandbox.
+func (f *fleet) started(sb sandbox.Sandbox) {
+	v, ok := sb.(interface{ VNCAddr() string })
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b := f.boxes[sb.ID()]; b != nil {
+		b.VNC = v.VNCAddr()
+	}
+}
+
+// set moves a sandbox to state.
+func (f *fleet) set(id, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b := f.boxes[id]; b != nil {
+		b.State = state
+	}
+}
+
+func (f *fleet) remove(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.boxes, id)
+}
+
+// list returns the sandboxes, oldest first.
+func (f *fleet) list() []messages.SandboxInfo {
+	f.mu.Lock()
+	out := make([]messages.SandboxInfo, 0, len(f.boxes))
+	for _, b := range f.boxes {
+		out = append(out, *b)
+	}
+	f.mu.Unlock()
+	slices.SortFunc(out, func(a, b messages.SandboxInfo) int {
+		if c := a.Started.Compare(b.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// counts returns how many sandboxes are in each state, every state included.
+func (f *fleet) counts() map[string]int {
+	out := map[string]int{messages.SandboxStarting: 0, messages.SandboxAssigning: 0,
+		messages.SandboxRunning: 0, messages.SandboxStopping: 0}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.boxes {
+		out[b.State]++
+	}
+	return out
+}
+
+// runtimeName names a runtime for listings and metric labels: its own
+// Name when it has one.
+func runtimeName(rt sandbox.Runtime) string {
+	if n, ok := rt.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	if _, ok := rt.(*sandbox.Process); ok {
+		return "process"
+	}
+	return "unknown"
+}
+
+// serveSandboxList answers requests on Subjects.SandboxList with the
+// sandboxes this dispatcher holds. Every dispatcher answers; the asker
+// gathers the replies.
+func (d *Dispatcher) serveSandboxList() error {
+	sub, err := d.nc.Subscribe(d.subj.SandboxList(), func(m *nats.Msg) {
+		b, err := messages.Encode(messages.SandboxList{V: messages.Version, Dispatcher: d.cfg.ID,
+			Runtime: d.fleet.runtime, Capacity: d.cfg.MaxSandboxes, Sandboxes: d.fleet.list()})
+		if err != nil {
+			d.log.Error().Err(err).Msg("cannot encode sandbox list")
+			return
+		}
+		_ = m.Respond(b)
+	})
+	if err != nil {
+		return fmt.Errorf("dispatcher: subscribe %s: %w", d.subj.SandboxList(), err)
+	}
+	d.listSub = sub
+	return nil
+}

@@ -1,0 +1,173 @@
+package sfctl
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+func TestListingsBeforeAnyDispatcher(t *testing.T) {
+	e := newFleetEnv(t)
+	var got strings.Builder
+	for _, args := range [][]string{{"tasks"}, {"status", "x"}, {"sandboxes"}, {"workers"}, {"cancel", "x"}} {
+		got.WriteString("$ sfctl " + strings.Join(args, " ") + "\n" + e.run(args...) + "\n")
+	}
+	golden(t, "no_dispatcher", got.String())
+}
+
+func TestTasksAndStatus(t *testing.T) {
+	e := newFleetEnv(t)
+	e.openBucket()
+	var got strings.Builder
+	got.WriteString("$ sfctl tasks\n" + e.run("tasks") + "\n")
+	for _, st := range sampleTasks() {
+		e.put(st)
+	}
+	for _, args := range [][]string{
+		{"tasks"}, {"tasks", "--state", "failed"}, {"tasks", "--limit", "2"}, {"tasks", "--state", "lost"},
+		{"status", "login-001"}, {"status", "broken-7"}, {"status", "search-3"}, {"status", "Login-001"},
+		{"tasks", "-o", "yaml"},
+	} {
+		got.WriteString("$ sfctl " + strings.Join(args, " ") + "\n" + e.run(args...) + "\n")
+	}
+	golden(t, "tasks", got.String())
+	golden(t, "tasks_json", e.run("tasks", "-o", "json", "--limit", "2"))
+	golden(t, "status_json", e.run("status", "broken-7", "-o", "json"))
+}
+
+func TestCancel(t *testing.T) {
+	e := newFleetEnv(t)
+	e.openBucket()
+	for _, st := range sampleTasks() {
+		e.put(st)
+	}
+	var got strings.Builder
+	for _, args := range [][]string{{"cancel", "search-3", "notes-9"}, {"cancel", "search-3"},
+		{"cancel", "login-001"}, {"cancel", "nope"}} {
+		got.WriteString("$ sfctl " + strings.Join(args, " ") + "\n" + e.run(args...) + "\n")
+	}
+	golden(t, "cancel", got.String())
+	st, ok, err := getStatus(context.Background(), e.kv, "search-3")
+	if err != nil || !ok {
+		t.Fatalf("status after cancel: %v %v", ok, err)
+	}
+	if st.State != messages.StateCancelled || st.Code != messages.CodeCancelled ||
+		!strings.HasPrefix(st.Error, "cancelled by ") || st.FinishedAt.IsZero() {
+		t.Errorf("cancelled state %+v", st)
+	}
+}
+
+func TestSandboxesAndWorkers(t *testing.T) {
+	e := newFleetEnv(t)
+	e.sampleSandboxes()
+	id := e.sampleWorker()
+	var got strings.Builder
+	for _, args := range [][]string{{"sandboxes"}, {"workers"}, {"workers", "--name", "other"}} {
+		got.WriteString("$ sfctl " + strings.Join(args, " ") + "\n" + e.run(args...) + "\n")
+	}
+	golden(t, "fleet", strings.ReplaceAll(got.String(), id, "WORKER_ID"))
+	golden(t, "sandboxes_json", e.run("sandboxes", "-o", "json"))
+	workers := strings.ReplaceAll(e.run("workers", "-o", "json"), id, "WORKER_ID")
+	golden(t, "workers_json", redactStarted(workers))
+}
+
+// redactStarted hides the service start times, which are real.
+func redactStarted(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, `"started":`) {
+			lines[i] = l[:strings.Index(l, `"started":`)] + `"started": "STARTED",`
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestWatchPrintsChanges(t *testing.T) {
+	e := newFleetEnv(t)
+	e.openBucket()
+	tasks := sampleTasks()
+	for _, st := range tasks[:2] {
+		e.put(st)
+	}
+	e.sampleSandboxes()
+	e.sampleWorker()
+
+	var out syncBuffer
+	g := &globals{natsURL: e.url, prefix: "sf", out: &out, now: func() time.Time { return fixedNow }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runWatch(ctx, g, watchOpts{interval: 100 * time.Millisecond, limit: 5}) }()
+	waitOutput(t, &out, "sandbox sb-888bbb starting")
+	running := tasks[2]
+	e.put(running)
+	waitOutput(t, &out, "task search-3 step 1/4")
+	running.State, running.FinishedAt = messages.StateSucceeded, fixedNow
+	running.Code, running.Error = 0, ""
+	e.put(running)
+	waitOutput(t, &out, "task search-3 SUCCEEDED")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	golden(t, "watch_plain", regexpWorker.ReplaceAllString(out.String(), "worker sf-worker WORKER_ID"))
+}
+
+func TestWatchScreenRender(t *testing.T) {
+	e := newFleetEnv(t)
+	e.sampleSandboxes()
+	c := &conn{nc: e.nc, sub: e.sub}
+	lists, err := listSandboxes(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]messages.TaskStatus{}
+	for _, st := range sampleTasks() {
+		all[st.ID] = st
+	}
+	v := fleetView{at: fixedNow, sandboxes: lists, workersErr: errNoWorkers}
+	v.tasks, v.totalTasks, v.activeTasks = pickTasks(all, 1)
+	var out bytes.Buffer
+	renderView(&out, v)
+	golden(t, "watch_screen", out.String())
+}
+
+func TestEveryCommandHasHelpAndExamples(t *testing.T) {
+	root := NewRoot(&bytes.Buffer{})
+	for _, cmd := range root.Commands() {
+		if cmd.Hidden || cmd.Name() == "help" || cmd.Name() == "completion" {
+			continue
+		}
+		if cmd.Short == "" || cmd.Long == "" || cmd.Example == "" {
+			t.Errorf("sfctl %s lacks Short, Long or Example", cmd.Name())
+		}
+		if !strings.Contains(cmd.Example, "sfctl "+cmd.Name()) {
+			t.Errorf("sfctl %s: examples do not show the command", cmd.Name())
+		}
+	}
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"completion", "bash"})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "__start_sfctl") {
+		t.Fatalf("bash completion: %v\n%.200s", err, out.String())
+	}
+}
+
+func TestCompletionOffersTaskIDs(t *testing.T) {
+	e := newFleetEnv(t)
+	e.openBucket()
+	for _, st := range sampleTasks() {
+		e.put(st)
+	}
+	complete := func(args ...string) string {
+		return "$ sfctl __complete " + strings.Join(args, " ") + "\n" +
+			e.runRaw(append([]string{cobra.ShellCompRequestCmd, "--nats-url", e.url}, args...)...)
+	}
+	got := complete("status", "") + complete("cancel", "") + complete("cancel", "s") + complete("tasks", "--output", "")
+	golden(t, "completion", got)
+}
