@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,5 +67,21 @@ func requestJSON(t *testing.T, nc *nats.Conn, subj string, v any) {
 	}
 	if err := json.Unmarshal(msg.Data, v); err != nil {
 		t.Fatalf("decode %s reply %s: %v", subj, msg.Data, err)
+	}
+}
+
+// A worker bound to a GPU on a host without NVIDIA's management library
+// says so once and serves frames all the same.
+func TestGPUWithoutNVML(t *testing.T) {
+	if libs, _ := filepath.Glob("/usr/lib/*/libnvidia-ml.so*"); len(libs) > 0 {
+		t.Skip("NVIDIA management library present: this host reports GPU metrics")
+	}
+	url := startNATS(t)
+	nc := connect(t, url)
+	w, logs := startWorker(t, worker.Config{NATSURL: url, GPU: "0"}, newFakeBackend(true))
+	waitReady(t, w)
+	d := assertOK(t, nc, 1)
+	if d.GPU != "0" || logs.count("gpu_metrics_off") != 1 {
+		t.Fatalf("reply gpu %q, gpu_metrics_off logged %d times", d.GPU, logs.count("gpu_metrics_off"))
 	}
 }

@@ -64,6 +64,7 @@ type Worker struct {
 
 	telemetry *telemetry.Server
 	service   micro.Service
+	gpu       *gpuMetrics // nil without NVML
 
 	stopOnce sync.Once
 	stopErr  error
@@ -157,6 +158,7 @@ func Start(ctx context.Context, cfg Config, backend Backend, log zerolog.Logger)
 		w.closeConn()
 		return nil, err
 	}
+	w.watchGPU()
 	w.startBatchers(ctx)
 	w.startWatch(ctx)
 	w.log.Info().Str("event", "worker_started").Strs("models", cfg.Models).
@@ -208,6 +210,7 @@ func (w *Worker) stop(ctx context.Context) error {
 		err = ferr
 	}
 	w.closeConn()
+	w.gpu.close()
 	if herr := w.telemetry.Close(ctx); herr != nil {
 		w.log.Warn().Err(herr).Msg("close http server")
 	}
