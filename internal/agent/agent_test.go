@@ -578,7 +578,8 @@ func TestHTTPEndpoints(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, series := range []string{`sf_agent_step_seconds_count{action="wait_for",outcome="ok"} 1`,
-		`sf_agent_stage_seconds_count{stage="infer"} 1`, `sf_agent_tasks_total{outcome="ok"} 1`,
+		`sf_agent_stage_seconds_count{stage="publish_to_reply"} 1`,
+		`sf_agent_stage_seconds_count{stage="decode"} 1`, `sf_agent_tasks_total{outcome="ok"} 1`,
 		`sf_agent_infer_requests_total{outcome="ok"} 1`} {
 		if !strings.Contains(string(body), series) {
 			t.Errorf("metrics lack %s", series)

@@ -90,10 +90,12 @@ func (c *inferClient) attempt(ctx context.Context, subject string, payload []byt
 
 func (c *inferClient) decode(data []byte, seq uint64) (*messages.Detections, error) {
 	var det messages.Detections
+	start := time.Now()
 	if err := messages.Decode(data, &det); err != nil {
 		c.metrics.infer.WithLabelValues(inferFailed).Inc()
 		return nil, fmt.Errorf("%w: bad reply: %w", messages.ErrInferFailed, err)
 	}
+	c.metrics.observe(stageDecode, start)
 	if err := det.Err(); err != nil {
 		c.metrics.infer.WithLabelValues(inferErrorReply).Inc()
 		return nil, err

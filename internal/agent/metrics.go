@@ -7,13 +7,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Stages of one perception and action, the values of the stage label.
+// Stages of one perception and action, the values of the stage label. The
+// worker's side of publish_to_reply (queue wait, backend inference) is in
+// sf_worker_queue_seconds and sf_worker_infer_seconds.
 const (
 	stageCapture = "capture"
 	stageEncode  = "encode"
-	stageInfer   = "infer"
-	stageAct     = "act"
-	stageSettle  = "settle"
+	// stageInfer is a frame's round trip: publish, the worker, the reply
+	// (decoded), retries included.
+	stageInfer = "publish_to_reply"
+	// stageDecode is decoding the reply's detections.
+	stageDecode = "decode"
+	stageAct    = "act"
+	stageSettle = "settle"
 )
 
 // Outcomes of one inference request attempt, the values of the outcome label.
