@@ -2,9 +2,12 @@ package agent
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
 // Stages of one perception and action, the values of the stage label. The
@@ -41,6 +44,9 @@ type metrics struct {
 	infer  *prometheus.CounterVec
 	tasks  *prometheus.CounterVec
 	busy   prometheus.Gauge
+
+	mu         sync.Mutex
+	stepStages map[string]messages.Duration // time per stage in the current step
 }
 
 // newMetrics creates the agent's series and registers them with reg; it
@@ -78,7 +84,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// observe records the time since start under stage.
+// observe records the time since start under stage, and adds it to the
+// current step's stage totals.
 func (m *metrics) observe(stage string, start time.Time) {
-	m.stage.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	m.stage.WithLabelValues(stage).Observe(took.Seconds())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stepStages == nil {
+		m.stepStages = map[string]messages.Duration{}
+	}
+	m.stepStages[stage] += messages.Duration(took)
+}
+
+// takeStages returns the stage totals observed since the last call, for a
+// step's result, and starts new ones.
+func (m *metrics) takeStages() map[string]messages.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.stepStages
+	m.stepStages = nil
+	return st
 }

@@ -45,9 +45,10 @@ func (s *session) runStep(ctx context.Context, i int) (messages.StepResult, erro
 	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout(step))
 	defer cancel()
 
+	s.metrics.takeStages() // what came before the step is not the step's
 	detail, err := s.do(stepCtx, step)
 	res := messages.StepResult{Index: i, Action: step.Action, Detail: detail, OK: err == nil,
-		Duration: messages.Duration(time.Since(start)), Frames: s.see.frames}
+		Duration: messages.Duration(time.Since(start)), Frames: s.see.frames, Stages: s.metrics.takeStages()}
 	outcome := "ok"
 	if err != nil {
 		outcome, res.Detail = "failed", "" // what was meant to happen did not

@@ -160,7 +160,10 @@ func (s *fakeSandbox) run(a messages.Assignment, b behaviour) {
 		steps = 1
 	}
 	for i := range steps {
-		st := messages.StepResult{Index: i, Action: a.Task.Steps[i].Action, OK: true, Detail: "done"}
+		st := messages.StepResult{Index: i, Action: a.Task.Steps[i].Action, OK: true, Detail: "done",
+			Duration: messages.Duration(30 * time.Millisecond), Stages: map[string]messages.Duration{
+				"capture": messages.Duration(time.Millisecond), "publish_to_reply": messages.Duration(20 * time.Millisecond),
+				"sandbox-" + a.Sandbox: messages.Duration(time.Millisecond)}}
 		if !s.report(a, messages.Progress{Step: st}) {
 			return
 		}

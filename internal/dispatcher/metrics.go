@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +36,8 @@ type metrics struct {
 	sandboxLife *prometheus.CounterVec
 	taskSeconds *prometheus.HistogramVec
 	capacity    prometheus.Gauge
+	step        *prometheus.HistogramVec
+	stage       *prometheus.HistogramVec
 }
 
 func newMetrics(runtime string, capacity int) *metrics {
@@ -64,8 +67,9 @@ func newMetrics(runtime string, capacity int) *metrics {
 			Help: "Sandboxes this dispatcher runs at once (its slots).",
 		}),
 	}
+	m.addStepMetrics()
 	m.capacity.Set(float64(capacity))
-	m.reg.MustRegister(m.tasks, m.finished, m.sandboxLife, m.taskSeconds, m.capacity,
+	m.reg.MustRegister(m.tasks, m.finished, m.sandboxLife, m.taskSeconds, m.capacity, m.step, m.stage,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.init()
 	return m
@@ -81,6 +85,42 @@ func (m *metrics) init() {
 	m.finished.WithLabelValues(string(messages.StateSucceeded), messages.CodeOK.Name())
 	for _, s := range []string{sandboxStarted, sandboxStartFailed, sandboxDied, sandboxStopped} {
 		m.sandboxLife.WithLabelValues(s)
+	}
+}
+
+// addStepMetrics creates the step series, fed from the agents' progress
+// reports: agents live as long as a sandbox, too short to be scraped
+// reliably and too many to be targets (C24), so the dispatcher keeps
+// their step and stage times.
+func (m *metrics) addStepMetrics() {
+	m.step = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sf_step_seconds", Help: "Time to run one step, by action and outcome (ok, failed).",
+		// Steps range from a 10 ms key press to a 45 s wait for a browser.
+		Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
+	}, []string{"action", "outcome"})
+	m.stage = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sf_step_stage_seconds", Help: "Time one step spent in each stage of perceiving and acting.",
+		// From a 0.2 ms SHM capture to a multi-second inference with retries.
+		Buckets: prometheus.ExponentialBuckets(0.0002, 3, 11),
+	}, []string{"stage"})
+	for _, st := range messages.StepStages() {
+		m.stage.WithLabelValues(st)
+	}
+}
+
+// observeStep records a step an agent reported. Stage names outside the
+// known set count as "other", so a newer agent cannot grow the label set.
+func (m *metrics) observeStep(s messages.StepResult) {
+	outcome := "ok"
+	if !s.OK {
+		outcome = "failed"
+	}
+	m.step.WithLabelValues(string(s.Action), outcome).Observe(s.Duration.D().Seconds())
+	for name, d := range s.Stages {
+		if !slices.Contains(messages.StepStages(), name) {
+			name = "other"
+		}
+		m.stage.WithLabelValues(name).Observe(d.D().Seconds())
 	}
 }
 

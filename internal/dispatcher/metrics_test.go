@@ -44,7 +44,10 @@ func TestSandboxListAndGaugesFollowTheSandbox(t *testing.T) {
 	_, body := httpGet(t, metricsURL)
 	for _, want := range []string{`sf_dispatcher_sandboxes{runtime="unknown",state="running"} 1`,
 		`sf_dispatcher_sandbox_capacity{runtime="unknown"} 2`, `sf_tasks_pending 0`, `sf_tasks_in_flight 1`,
-		`sf_dispatcher_sandboxes_total{runtime="unknown",state="started"} 1`} {
+		`sf_dispatcher_sandboxes_total{runtime="unknown",state="started"} 1`,
+		`sf_step_seconds_count{action="type",outcome="ok"} 1`, `sf_step_stage_seconds_count{stage="capture"} 1`,
+		`sf_step_stage_seconds_count{stage="publish_to_reply"} 1`, `sf_step_stage_seconds_count{stage="other"} 1`,
+		`sf_step_stage_seconds_count{stage="settle"} 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -130,7 +130,9 @@ func sampleTasks() []messages.TaskStatus {
 		return fixedNow.Add(-time.Duration(min)*time.Minute - time.Duration(sec)*time.Second)
 	}
 	step := func(i int, a messages.Action, d time.Duration, ok bool, detail, err string) messages.StepResult {
-		return messages.StepResult{Index: i, Action: a, Detail: detail, OK: ok, Duration: messages.Duration(d), Frames: 2, Error: err}
+		return messages.StepResult{Index: i, Action: a, Detail: detail, OK: ok, Duration: messages.Duration(d), Frames: 2, Error: err,
+			Stages: map[string]messages.Duration{"capture": messages.Duration(d / 100), "encode": messages.Duration(d / 20),
+				"publish_to_reply": messages.Duration(d / 2), "decode": messages.Duration(d / 1000), "settle": messages.Duration(d / 5)}}
 	}
 	return []messages.TaskStatus{
 		{ID: "login-001", State: messages.StateSucceeded, Attempt: 1, Sandbox: "sb-1a2b3c", Dispatcher: "host-d1",

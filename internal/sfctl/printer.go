@@ -64,6 +64,24 @@ func (p *printer) step(st messages.TaskStatus, s messages.StepResult) {
 	if s.Error != "" {
 		fmt.Fprintf(p.out, "         %s\n", s.Error)
 	}
+	if line := stagesLine(s.Stages); line != "" {
+		fmt.Fprintf(p.out, "         %s\n", line)
+	}
+}
+
+// stagesLine says where a step's time went, stage by stage in the order a
+// step goes through them.
+func stagesLine(stages map[string]messages.Duration) string {
+	var parts []string
+	for _, name := range messages.StepStages() {
+		if d, ok := stages[name]; ok {
+			parts = append(parts, name+" "+roundDur(d.D()))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "time in " + strings.Join(parts, ", ")
 }
 
 func (p *printer) final(st messages.TaskStatus) {
