@@ -5,7 +5,7 @@ BIN      := bin
 # be in the environment when a process starts.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps build demo test test-short fuzz proto vet fmt clean
+.PHONY: all deps build demo test test-short fuzz proto vet fmt clean images
 
 all: build
 
@@ -21,6 +21,11 @@ demo: deps build
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+
+# The container images (sandbox, dispatcher, worker, inferd); works with no
+# registry by bootstrapping the Debian base (images/build.sh).
+images:
+	./images/build.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...
