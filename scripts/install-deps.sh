@@ -10,6 +10,7 @@ packages=(
   fonts-dejavu-core         # the example pages' font
   protobuf-compiler         # make proto
   x11-utils                 # xdpyinfo, for debugging displays
+  prometheus                # promtool checks deploy/prometheus.yml and the dashboard's queries
   gcc pkg-config
 )
 

@@ -32,6 +32,25 @@ type devOpts struct {
 	maxSandboxes int
 	ocrWorkers   int
 	agentd       string
+	metricsPorts bool
+}
+
+// The daemons' own default metrics ports, which `sfctl dev --metrics-ports`
+// uses too, so that one Prometheus configuration (deploy/prometheus-dev.yml)
+// scrapes either.
+const (
+	inferdMetricsPort     = 9101
+	dispatcherMetricsPort = 9102
+	workerMetricsPort     = 9103
+)
+
+// metricsAddr is where a part serves /metrics: its fixed port with
+// --metrics-ports, else any free port.
+func (o *devOpts) metricsAddr(port int) string {
+	if !o.metricsPorts {
+		port = 0
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 func (o *devOpts) flags(cmd *cobra.Command) {
@@ -43,6 +62,8 @@ func (o *devOpts) flags(cmd *cobra.Command) {
 	f.IntVar(&o.maxSandboxes, "max-sandboxes", 2, "sandboxes running at once")
 	f.IntVar(&o.ocrWorkers, "ocr-workers", 0, "Tesseract engines in inferd (0: one per CPU)")
 	f.StringVar(&o.agentd, "agentd", "", "agentd binary (default: next to sfctl, then PATH)")
+	f.BoolVar(&o.metricsPorts, "metrics-ports", false,
+		"serve metrics on the daemons' default ports (inferd 9101, dispatcher 9102, worker 9103) instead of free ones")
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -56,7 +77,10 @@ sandbox runtime, and a web server for the example pages. It prints where each
 listens and runs until interrupted.`,
 		Example: `  sfctl dev
   # then, in another terminal:
-  sfctl submit examples/tasks/login.json --wait`,
+  sfctl submit examples/tasks/login.json --wait
+  # with Prometheus scraping it (see README, "See the fleet"):
+  sfctl dev --metrics-ports &
+  prometheus --config.file=deploy/prometheus-dev.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := startStack(cmd.Context(), g, o)
@@ -136,7 +160,7 @@ func (s *stack) startNATS(_ context.Context, g *globals, o devOpts) error {
 }
 
 func (s *stack) startInferd(ctx context.Context, g *globals, o devOpts) error {
-	srv, err := inferd.Start(ctx, inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+	srv, err := inferd.Start(ctx, inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: o.metricsAddr(inferdMetricsPort),
 		OCRWorkers: o.ocrWorkers}, logging.New("inferd", g.logFormat, g.logLevel))
 	if err != nil {
 		return fmt.Errorf("inferd: %w", err)
@@ -152,8 +176,8 @@ func (s *stack) startInferd(ctx context.Context, g *globals, o devOpts) error {
 	return nil
 }
 
-func (s *stack) startWorker(ctx context.Context, g *globals, _ devOpts) error {
-	w, err := worker.Start(ctx, worker.Config{Conn: s.nc, SubjectPrefix: g.prefix, HTTPAddr: "127.0.0.1:0",
+func (s *stack) startWorker(ctx context.Context, g *globals, o devOpts) error {
+	w, err := worker.Start(ctx, worker.Config{Conn: s.nc, SubjectPrefix: g.prefix, HTTPAddr: o.metricsAddr(workerMetricsPort),
 		BackendAddr: s.inferd.GRPCAddr()}, s.backend, logging.New("worker", g.logFormat, g.logLevel))
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -176,7 +200,7 @@ func (s *stack) startDispatcher(ctx context.Context, g *globals, o devOpts) erro
 		return fmt.Errorf("process runtime: %w", err)
 	}
 	d, err := dispatcher.New(dispatcher.Config{NATSURL: s.nats.ClientURL(), Conn: s.nc, SubjectPrefix: g.prefix,
-		MaxSandboxes: o.maxSandboxes, HTTPAddr: "127.0.0.1:0", Runtime: rt}, log)
+		MaxSandboxes: o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt}, log)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
