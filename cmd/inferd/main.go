@@ -1,6 +1,9 @@
 // Command inferd is screenfleet's CPU inference server. It serves the
-// built-in screen models (now "ocr", Tesseract) over the KServe v2 / Triton
-// gRPC protocol, and /metrics, /healthz and /readyz over HTTP.
+// built-in screen models ("ocr" with Tesseract; "elements", UI element
+// detection, and "elements_yolo", the same in YOLOv8 tensor form; "delay", a
+// stand-in for a GPU, when --delay-base or --delay-per-item is set) over the
+// KServe v2 / Triton gRPC protocol, and /metrics, /healthz and /readyz over
+// HTTP.
 //
 // Every flag can also be set through the environment: --grpc-addr is
 // SF_GRPC_ADDR, --ocr-workers is SF_OCR_WORKERS, and so on.
@@ -72,6 +75,9 @@ func parseFlags(args []string) (cfg inferd.Config, logFormat, logLevel string, e
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:9101", "address of /metrics, /healthz and /readyz")
 	fs.IntVar(&cfg.OCRWorkers, "ocr-workers", 0, "Tesseract engines, each using one core (0: one per CPU)")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", inferd.DefaultMaxBatch, "largest batch of images per request")
+	fs.DurationVar(&cfg.Delay.Base, "delay-base", 0,
+		`serve model "delay": per-batch service time base + per_item * sqrt(batch) (0: not served)`)
+	fs.DurationVar(&cfg.Delay.PerItem, "delay-per-item", 0, `the "delay" model's per-item time (see --delay-base)`)
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", inferd.DefaultStopTimeout,
 		"how long requests in flight may finish on stop")
 	fs.StringVar(&logFormat, "log-format", logging.FormatAuto, "json, console, or auto (console on a terminal)")

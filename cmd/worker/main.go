@@ -80,6 +80,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.labels, "labels", "", "model=FILE,...: class names of YOLO models, one per line")
 	fs.Float64Var(&o.score, "yolo-score", 0.25, "YOLO score threshold")
 	fs.Float64Var(&o.iou, "yolo-iou", 0.5, "YOLO NMS IoU threshold")
+	fs.BoolVar(&o.cfg.YOLO.Area, "yolo-area", false,
+		"letterbox shrinking frames by averaging (keeps 1 px outlines) instead of Ultralytics' bilinear")
 	fs.BoolVar(&o.cfg.YOLO.PerClass, "yolo-per-class-nms", false,
 		"NMS per class (default class-agnostic: one box per UI element)")
 	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", worker.DefaultRequestTimeout,

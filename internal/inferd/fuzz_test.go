@@ -61,7 +61,7 @@ func FuzzModelInfer(f *testing.F) {
 		if proto.Unmarshal(wire, &req) != nil {
 			return
 		}
-		svc, err := newService([]Model{sizeModel{t}}, "fuzz", newMetrics(), zerolog.Nop())
+		svc, err := newService([]served{sizeModel{t}}, "fuzz", newMetrics(), zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

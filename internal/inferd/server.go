@@ -34,6 +34,9 @@ type Config struct {
 	StopTimeout time.Duration
 	// Version is reported by ServerMetadata.
 	Version string
+	// Delay configures the "delay" model, served when its base or per-item
+	// time is set.
+	Delay DelayConfig
 	// Extra models are served next to the built-in ones.
 	Extra []Model
 }
@@ -122,7 +125,10 @@ func withDefaults(cfg Config) Config {
 // listen binds both addresses and starts serving on them.
 func listen(ctx context.Context, cfg Config, pool *ocr.Pool, log zerolog.Logger) (*Server, error) {
 	m := newMetrics()
-	models := append([]Model{&ocrModel{pool: pool, maxBatch: cfg.MaxBatch}}, cfg.Extra...)
+	models := builtinModels(cfg, pool)
+	for _, e := range cfg.Extra {
+		models = append(models, e)
+	}
 	svc, err := newService(models, cfg.Version, m, log)
 	if err != nil {
 		return nil, err

@@ -26,15 +26,15 @@ const modelVersion = "1"
 // service implements the gRPC inference protocol over a fixed set of models.
 type service struct {
 	pb.UnimplementedGRPCInferenceServiceServer
-	models  map[string]Model
+	models  map[string]served
 	version string
 	ready   atomic.Bool
 	metrics *metrics
 	log     zerolog.Logger
 }
 
-func newService(models []Model, version string, m *metrics, log zerolog.Logger) (*service, error) {
-	s := &service{models: map[string]Model{}, version: version, metrics: m, log: log}
+func newService(models []served, version string, m *metrics, log zerolog.Logger) (*service, error) {
+	s := &service{models: map[string]served{}, version: version, metrics: m, log: log}
 	for _, model := range models {
 		if _, dup := s.models[model.Name()]; dup {
 			return nil, fmt.Errorf("model %q registered twice", model.Name())
@@ -77,12 +77,15 @@ func (s *service) ServerMetadata(context.Context, *pb.ServerMetadataRequest) (*p
 	}, nil
 }
 
-// ModelMetadata describes a boxes model's tensors. With batching, a shape
-// starts with the batch dimension -1.
+// ModelMetadata describes a model's tensors. With batching, a shape starts
+// with the batch dimension -1.
 func (s *service) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
 	m, err := s.model(req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, err
+	}
+	if tm, ok := m.(TensorModel); ok {
+		return tensorMetadata(tm), nil
 	}
 	tensor := func(name string) []*pb.ModelMetadataResponse_TensorMetadata {
 		return []*pb.ModelMetadataResponse_TensorMetadata{
@@ -104,6 +107,9 @@ func (s *service) ModelConfig(_ context.Context, req *pb.ModelConfigRequest) (*p
 	m, err := s.model(req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, err
+	}
+	if tm, ok := m.(TensorModel); ok {
+		return &pb.ModelConfigResponse{Config: tensorConfig(tm)}, nil
 	}
 	info := m.Metadata()
 	return &pb.ModelConfigResponse{Config: &pb.ModelConfig{
@@ -128,10 +134,14 @@ func (s *service) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*p
 }
 
 func (s *service) infer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
-	m, err := s.model(req.GetModelName(), req.GetModelVersion())
+	found, err := s.model(req.GetModelName(), req.GetModelVersion())
 	if err != nil {
 		return nil, err
 	}
+	if tm, ok := found.(TensorModel); ok {
+		return inferTensors(ctx, tm, req)
+	}
+	m := found.(Model)
 	images, err := kserve.DecodeBoxesRequest(req, m.Metadata().MaxBatch)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -167,7 +177,7 @@ func inferStatus(err error) error {
 }
 
 // model finds a served model, or returns the NOT_FOUND status for it.
-func (s *service) model(name, version string) (Model, error) {
+func (s *service) model(name, version string) (served, error) {
 	m, ok := s.models[name]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "unknown model %q", name)

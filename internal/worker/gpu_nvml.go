@@ -77,4 +77,3 @@ func (g *gpuMetrics) close() {
 		_ = g.lib.Shutdown()
 	}
 }
-

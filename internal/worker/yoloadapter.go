@@ -138,7 +138,7 @@ func (a *yoloAdapter) request(frames []messages.Frame) (*pb.ModelInferRequest, [
 		}
 		b := img.Bounds()
 		transforms[i] = yolo.NewTransform(b.Dx(), b.Dy(), a.w, a.h)
-		transforms[i].Fill(tensor[i*per:(i+1)*per], img)
+		transforms[i].Fill(tensor[i*per:(i+1)*per], img, a.opt.Area)
 	}
 	shape := []int64{3, int64(a.h), int64(a.w)}
 	if a.batchDim {

@@ -31,6 +31,9 @@ type Options struct {
 	PerClass bool
 	// MaxDetections caps the boxes kept per image.
 	MaxDetections int
+	// Area resizes frames that shrink by averaging rather than bilinear
+	// sampling (see Transform.Fill): for detectors that need thin lines.
+	Area bool
 }
 
 // Defaults of Options, the values Ultralytics' ONNX example uses for score

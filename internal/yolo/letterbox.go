@@ -67,13 +67,21 @@ func clamp32(v, hi float32) float32 {
 
 // Fill writes img, letterboxed by t, into dst as FP32 CHW (3 planes of
 // DstH x DstW, RGB, scaled to 0..1). dst must hold 3*DstW*DstH values. The
-// resize is bilinear, sampling pixel centres.
-func (t Transform) Fill(dst []float32, img image.Image) {
-	src := toRGBA(img)
+// resize is bilinear, sampling pixel centres, as Ultralytics' letterbox does
+// (OpenCV's INTER_LINEAR); with area set, a frame that shrinks is averaged
+// over each output pixel's footprint instead (OpenCV's INTER_AREA), which
+// keeps the 1 px outlines of UI controls that bilinear sampling skips below
+// half size.
+func (t Transform) Fill(dst []float32, img image.Image, area bool) {
+	src := RGBA(img)
 	plane := t.DstW * t.DstH
 	pad := float32(PadValue) / 255
 	for i := range 3 * plane {
 		dst[i] = pad
+	}
+	if area && t.ScaleX < 1 && t.ScaleY < 1 {
+		t.fillArea(dst, src)
+		return
 	}
 	b := src.Bounds()
 	for y := range t.NewH {
@@ -89,6 +97,52 @@ func (t Transform) Fill(dst []float32, img image.Image) {
 			}
 		}
 	}
+}
+
+// fillArea resamples src into dst's content area by averaging.
+func (t Transform) fillArea(dst []float32, src *image.RGBA) {
+	cols, rows := footprints(t.NewW, t.ScaleX, src.Bounds().Dx()), footprints(t.NewH, t.ScaleY, src.Bounds().Dy())
+	plane := t.DstW * t.DstH
+	for y, row := range rows {
+		for x, col := range cols {
+			var sum [3]float64
+			for _, ry := range row {
+				for _, cx := range col {
+					o := ry.i*src.Stride + cx.i*4
+					w := ry.w * cx.w
+					for c := range 3 {
+						sum[c] += w * float64(src.Pix[o+c])
+					}
+				}
+			}
+			o := (y+t.PadY)*t.DstW + x + t.PadX
+			for c := range 3 {
+				dst[c*plane+o] = float32(sum[c] / 255)
+			}
+		}
+	}
+}
+
+// tap is one source index and its weight.
+type tap struct {
+	i int
+	w float64
+}
+
+// footprints lists, for each of n output pixels at the given scale, the
+// source pixels it covers and by how much (weights sum to 1).
+func footprints(n int, scale float64, srcN int) [][]tap {
+	out := make([][]tap, n)
+	for o := range n {
+		lo, hi := float64(o)/scale, math.Min(float64(o+1)/scale, float64(srcN))
+		for i := int(lo); float64(i) < hi && i < srcN; i++ {
+			w := math.Min(hi, float64(i+1)) - math.Max(lo, float64(i))
+			if w > 0 {
+				out[o] = append(out[o], tap{i: i, w: w * scale})
+			}
+		}
+	}
+	return out
 }
 
 // lerpIndex returns the two source indices around s and the weight of the
@@ -111,9 +165,9 @@ func bilinear(p *image.RGBA, x0, x1, y0, y1 int, fx, fy float64, c int) float64 
 	return top*(1-fy) + bot*fy
 }
 
-// toRGBA returns img as an *image.RGBA with bounds at the origin, copying
+// RGBA returns img as an *image.RGBA with bounds at the origin, copying
 // only when it must.
-func toRGBA(img image.Image) *image.RGBA {
+func RGBA(img image.Image) *image.RGBA {
 	if p, ok := img.(*image.RGBA); ok && p.Bounds().Min == (image.Point{}) {
 		return p
 	}

@@ -196,8 +196,15 @@ func TestFillLetterbox(t *testing.T) {
 	}
 	tr := NewTransform(1024, 600, 640, 640)
 	dst := make([]float32, 3*640*640)
-	tr.Fill(dst, img)
 	pad := float32(PadValue) / 255
+	for _, area := range []bool{false, true} {
+		tr.Fill(dst, img, area)
+		checkFill(t, dst, pad)
+	}
+}
+
+func checkFill(t *testing.T, dst []float32, pad float32) {
+	t.Helper()
 	r := func(x, y int) float32 { return dst[y*640+x] }
 	g := func(x, y int) float32 { return dst[640*640+y*640+x] }
 	if r(0, 131) != pad || r(0, 132) != 1 || g(0, 132) != 0 || r(639, 506) != 1 || r(0, 507) != pad {
@@ -222,5 +229,29 @@ func TestFloatCodecs(t *testing.T) {
 	}
 	if _, err := Float32s([]byte{1, 2, 3}); !errors.Is(err, ErrLayout) {
 		t.Fatalf("odd bytes: %v", err)
+	}
+}
+
+// Averaging keeps a 1 px line wherever it falls when a 1366x768 frame
+// shrinks to 0.47; it weighs in by the share of the output pixel it covers.
+func TestFillAreaKeepsThinLines(t *testing.T) {
+	tr := NewTransform(1366, 768, 640, 640)
+	dst := make([]float32, 3*640*640)
+	for y0 := 300; y0 < 310; y0++ {
+		img := image.NewRGBA(image.Rect(0, 0, 1366, 768))
+		for i := range img.Pix {
+			img.Pix[i] = 255
+		}
+		for x := range 1366 {
+			img.SetRGBA(x, y0, color.RGBA{0, 0, 0, 255})
+		}
+		tr.Fill(dst, img, true)
+		darkest := float32(1)
+		for y := tr.PadY; y < tr.PadY+tr.NewH; y++ {
+			darkest = min(darkest, dst[y*640+10])
+		}
+		if darkest > 0.8 {
+			t.Errorf("line at row %d: darkest output %v, want the line to show", y0, darkest)
+		}
 	}
 }
