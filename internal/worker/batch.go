@@ -123,6 +123,8 @@ func (w *Worker) process(m *model, batch []job) {
 func (w *Worker) infer(m *model, batch []job) ([][]messages.Box, error) {
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
+	w.inFlight.Add(int64(len(batch)))
+	defer w.inFlight.Add(-int64(len(batch)))
 	ctx, cancel := context.WithTimeout(w.jobCtx, w.cfg.RequestTimeout)
 	defer cancel()
 

@@ -49,6 +49,7 @@ type Worker struct {
 	metrics  *metrics
 
 	slots     chan struct{} // one per backend call in progress: MaxInFlight
+	inFlight  atomic.Int64  // frames in backend calls
 	pool      sync.WaitGroup
 	jobCtx    context.Context // parent of backend calls; cancelled only to abort a stop
 	abortJobs context.CancelFunc
@@ -313,3 +314,6 @@ func (w *Worker) notReadyLocked() error {
 	}
 	return nil
 }
+
+// InFlight returns how many frames are in backend calls now.
+func (w *Worker) InFlight() int { return int(w.inFlight.Load()) }
