@@ -1,7 +1,8 @@
 // Command dispatcher takes screenfleet tasks from JetStream and runs each in
-// a sandbox of local processes (Xvfb and agentd). Without --nats-url it
-// embeds a NATS server with JetStream, stored in --data-dir, and prints the
-// URL that submitters and workers should use.
+// a sandbox: a container of the sandbox image (--runtime docker) or local
+// processes, Xvfb and agentd (--runtime process, the default). Without
+// --nats-url it embeds a NATS server with JetStream, stored in --data-dir,
+// and prints the URL that submitters and workers should use.
 //
 // Every flag can also be set from the environment with the SF_ prefix, e.g.
 // SF_NATS_URL or SF_MAX_SANDBOXES.
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/rs/zerolog"
@@ -27,12 +29,19 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
+// dockerSetupTimeout bounds connecting to the engine, checking the image
+// and creating the network at start.
+const dockerSetupTimeout = 30 * time.Second
+
 func main() { os.Exit(run(os.Args[1:])) }
 
 // options are the parsed flags.
 type options struct {
 	cfg       dispatcher.Config
+	runtime   string
 	process   sandbox.ProcessConfig
+	docker    sandbox.DockerConfig
+	reconcile dispatcher.ReconcileConfig
 	dataDir   string
 	logFormat string
 	logLevel  string
@@ -76,12 +85,46 @@ func serve(ctx context.Context, o options, log zerolog.Logger) error {
 		log.Info().Str("event", "nats_embedded").Str("url", srv.ClientURL()).Str("data_dir", o.dataDir).
 			Msg("embedded NATS server with JetStream")
 	}
-	rt, err := sandbox.NewProcess(o.process, logging.New("sandbox", o.logFormat, o.logLevel))
+	sbLog := logging.New("sandbox", o.logFormat, o.logLevel)
+	if o.runtime == "docker" {
+		return serveDocker(ctx, o, log, sbLog)
+	}
+	rt, err := sandbox.NewProcess(o.process, sbLog)
 	if err != nil {
 		return err
 	}
 	o.cfg.Runtime = rt
 	return dispatcher.Run(ctx, o.cfg, log)
+}
+
+// serveDocker runs the dispatcher on the docker runtime, with the
+// reconciler that removes the containers nobody owns.
+func serveDocker(ctx context.Context, o options, log, sbLog zerolog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, dockerSetupTimeout)
+	rt, err := sandbox.NewDocker(sctx, o.docker, sbLog)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	o.cfg.Runtime = rt
+	o.reconcile.Reaper = rt
+
+	d, err := dispatcher.New(o.cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	reconciled := make(chan struct{})
+	go func() {
+		defer close(reconciled)
+		d.Reconcile(ctx, o.reconcile)
+	}()
+	<-ctx.Done()
+	<-reconciled
+	return d.Stop(context.WithoutCancel(ctx))
 }
 
 func parseFlags(args []string) (options, error) {
@@ -95,10 +138,12 @@ func parseFlags(args []string) (options, error) {
 		"sandboxes a task gets before it fails for sandbox reasons")
 	fs.DurationVar(&o.cfg.AssignTimeout, "assign-timeout", dispatcher.DefaultAssignTimeout,
 		"bound on handing a task to a new sandbox's agent")
-	fs.StringVar(&o.process.AgentdPath, "agentd", "", "agentd binary (default: next to this one, else PATH)")
-	fs.StringVar(&o.process.WorkRoot, "work-root", "", "folder for the sandboxes' work dirs (default: temp dir)")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:9102", "address for /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&o.cfg.ID, "id", "", "dispatcher id (default: host name and a random suffix)")
+	fs.StringVar(&o.runtime, "runtime", "process", "sandbox runtime: process or docker")
+	fs.StringVar(&o.process.AgentdPath, "agentd", "", "process runtime: agentd binary (default: next to this one, else PATH)")
+	fs.StringVar(&o.process.WorkRoot, "work-root", "", "process runtime: folder for the sandboxes' work dirs (default: temp dir)")
+	dockerFlags(fs, &o)
 	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
@@ -107,6 +152,31 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if o.runtime != "process" && o.runtime != "docker" {
+		return o, fmt.Errorf("--runtime %q: want process or docker", o.runtime)
+	}
 	o.process.AgentLogFormat = "json" // agent logs go to a file in the sandbox's work dir
 	return o, nil
+}
+
+// dockerFlags declares the docker runtime's flags.
+func dockerFlags(fs *flag.FlagSet, o *options) {
+	d := &o.docker
+	fs.StringVar(&d.Image, "image", sandbox.DefaultDockerImage, "docker runtime: sandbox image")
+	fs.StringVar(&d.Network, "network", sandbox.DefaultDockerNetwork,
+		"docker runtime: network the sandboxes join (created if missing)")
+	fs.StringVar(&d.NATSURL, "sandbox-nats-url", "",
+		"docker runtime: NATS URL as the sandboxes reach it on their network (default: --nats-url)")
+	d.ShmSize, d.Memory = sandbox.DefaultShmSize, sandbox.DefaultMemory
+	fs.Var((*byteSize)(&d.ShmSize), "shm-size", "docker runtime: /dev/shm of each sandbox, e.g. 1g")
+	fs.Var((*byteSize)(&d.Memory), "memory", "docker runtime: memory limit of each sandbox, e.g. 2g (swap included)")
+	fs.Float64Var(&d.CPUs, "cpus", sandbox.DefaultCPUs, "docker runtime: CPUs of each sandbox")
+	fs.Int64Var(&d.PidsLimit, "pids-limit", sandbox.DefaultPidsLimit, "docker runtime: process and thread limit of each sandbox")
+	fs.BoolVar(&d.VNC, "vnc", true, "docker runtime: run x11vnc in each sandbox, with a generated password")
+	fs.StringVar(&d.VNCHostIP, "vnc-host-ip", "127.0.0.1", "docker runtime: host address the VNC ports are published on")
+	fs.BoolVar(&d.VNCInput, "vnc-input", false, "docker runtime: let VNC viewers type and click (default: view only)")
+	fs.DurationVar(&o.reconcile.Grace, "orphan-grace", dispatcher.DefaultOrphanGrace,
+		"docker runtime: age under which a container no task owns is left alone")
+	fs.DurationVar(&o.reconcile.Every, "reconcile-every", dispatcher.DefaultReconcileEvery,
+		"docker runtime: pause between two passes over the containers no task owns")
 }
