@@ -98,3 +98,17 @@ func (s Subjects) RecordsOfSandbox(sandbox string) string {
 
 // RecordEnds matches the end record of every task run.
 func (s Subjects) RecordEnds() string { return s.prefix + ".rec.*.*." + RecordKindEnd }
+
+// ParseInfer splits an Infer subject into its model and sandbox; ok is
+// false when subject is not one.
+func (s Subjects) ParseInfer(subject string) (model, sandbox string, ok bool) {
+	rest, found := strings.CutPrefix(subject, s.prefix+".infer.")
+	if !found {
+		return "", "", false
+	}
+	model, sandbox, found = strings.Cut(rest, ".")
+	if !found || model == "" || sandbox == "" || strings.Contains(sandbox, ".") {
+		return "", "", false
+	}
+	return model, sandbox, true
+}
