@@ -36,6 +36,7 @@ type env struct {
 	site    *site
 	nc      *nats.Conn
 	js      jetstream.JetStream
+	devOut  []string // what sfctl dev printed before "ready": where each part listens
 }
 
 var shared *env
@@ -132,7 +133,7 @@ func (e *env) startDev(dataDir string) (func(), error) {
 			os.Stderr.Write(b)
 		}
 	}
-	if err := waitReady(out, 60*time.Second); err != nil {
+	if e.devOut, err = waitReady(out, 60*time.Second); err != nil {
 		stop()
 		b, _ := os.ReadFile(logFile.Name())
 		return nil, fmt.Errorf("sfctl dev did not become ready: %w\n%s", err, tail(string(b), 4000))
@@ -146,9 +147,11 @@ func (e *env) startDev(dataDir string) (func(), error) {
 	return func() { e.nc.Close(); stop() }, nil
 }
 
-// waitReady reads sfctl dev's output until its "ready" line.
-func waitReady(out io.Reader, limit time.Duration) error {
+// waitReady reads sfctl dev's output until its "ready" line and returns the
+// lines before it.
+func waitReady(out io.Reader, limit time.Duration) ([]string, error) {
 	found := make(chan error, 1)
+	var lines []string
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -156,15 +159,16 @@ func waitReady(out io.Reader, limit time.Duration) error {
 				found <- nil
 				break
 			}
+			lines = append(lines, sc.Text())
 		}
 		_, _ = io.Copy(io.Discard, out)
 		found <- errors.New("sfctl dev exited")
 	}()
 	select {
 	case err := <-found:
-		return err
+		return lines, err
 	case <-time.After(limit):
-		return fmt.Errorf("no ready line after %s", limit)
+		return nil, fmt.Errorf("no ready line after %s", limit)
 	}
 }
 
