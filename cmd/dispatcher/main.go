@@ -25,6 +25,7 @@ import (
 	"github.com/screenfleet/screenfleet/internal/dispatcher"
 	"github.com/screenfleet/screenfleet/internal/logging"
 	"github.com/screenfleet/screenfleet/internal/natsembed"
+	"github.com/screenfleet/screenfleet/internal/recording"
 	"github.com/screenfleet/screenfleet/internal/sandbox"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -140,6 +141,11 @@ func parseFlags(args []string) (options, error) {
 		"bound on handing a task to a new sandbox's agent")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:9102", "address for /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&o.cfg.ID, "id", "", "dispatcher id (default: host name and a random suffix)")
+	fs.StringVar((*string)(&o.cfg.Recording.Mode), "record", string(recording.ModeTask),
+		"which runs to record for replay: all, task (as each task's \"record\" field says) or off")
+	fs.DurationVar(&o.cfg.Recording.MaxAge, "record-max-age", recording.DefaultMaxAge, "drop recorded frames older than this")
+	fs.Int64Var(&o.cfg.Recording.MaxBytes, "record-max-bytes", recording.DefaultMaxBytes,
+		"drop the oldest recorded frames beyond this many bytes")
 	fs.StringVar(&o.runtime, "runtime", "process", "sandbox runtime: process or docker")
 	fs.StringVar(&o.process.AgentdPath, "agentd", "", "process runtime: agentd binary (default: next to this one, else PATH)")
 	fs.StringVar(&o.process.WorkRoot, "work-root", "", "process runtime: folder for the sandboxes' work dirs (default: temp dir)")

@@ -16,7 +16,9 @@ import (
 // subscribed the request meets no responders; it is repeated, with a
 // growing pause, until AssignTimeout. nil means the agent accepted.
 func (d *Dispatcher) assign(ctx context.Context, a *attemptRun, sb sandbox.Sandbox) *attemptResult {
-	body, err := messages.Encode(messages.Assignment{V: messages.Version, Task: a.r.task,
+	task := a.r.task
+	task.Record = d.rec.Resolve(task.Record)
+	body, err := messages.Encode(messages.Assignment{V: messages.Version, Task: task,
 		Attempt: a.n, Sandbox: a.sandbox})
 	if err != nil {
 		res := failed(messages.CodeInternal, "encode assignment: %v", err)

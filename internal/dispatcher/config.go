@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
+	"github.com/screenfleet/screenfleet/internal/recording"
 	"github.com/screenfleet/screenfleet/internal/sandbox"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -57,6 +58,9 @@ type Config struct {
 	KVReplicas int
 	// Runtime starts the sandboxes. Required.
 	Runtime sandbox.Runtime
+	// Recording says which runs are kept for replay, and for how long;
+	// the zero value records every task that does not ask otherwise.
+	Recording recording.Config
 }
 
 func (c *Config) setDefaults() error {

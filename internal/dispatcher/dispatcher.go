@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/recording"
 	"github.com/screenfleet/screenfleet/internal/taskstore"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -44,6 +45,7 @@ type Dispatcher struct {
 	ownConn bool
 	js      jetstream.JetStream
 	store   *taskstore.Store
+	rec     *recording.Service
 	cons    consumerRef
 
 	slots      chan struct{}
@@ -155,6 +157,9 @@ func (d *Dispatcher) setup(ctx context.Context) error {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	d.store = store
+	if d.rec, err = recording.Start(ctx, d.js, d.subj, d.cfg.Recording, d.log); err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
 	return nil
 }
 
@@ -204,6 +209,7 @@ func (d *Dispatcher) shutdown() error {
 		_ = d.httpSrv.Shutdown(ctx)
 	}
 	_ = d.listSub.Unsubscribe()
+	d.rec.Stop()
 	_ = d.nc.FlushTimeout(2 * time.Second) // deliver the naks before closing
 	d.closeConn()
 	d.log.Info().Str("event", "dispatcher_stopped").Dur("elapsed", time.Since(began)).Err(err).Msg("dispatcher stopped")

@@ -47,7 +47,8 @@ Every flag can also be set in the environment as SF_<FLAG> (SF_NATS_URL, ...).`,
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: auto, json or console")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newTasksCmd(g), newWatchCmd(g), newSandboxesCmd(g),
-		newWorkersCmd(g), newCancelCmd(g), newDevCmd(g), newDemoCmd(g))
+		newWorkersCmd(g), newCancelCmd(g), newDevCmd(g), newDemoCmd(g),
+		newReplayCmd(g), newExportCmd(g))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		return applyEnv(cmd.Flags())
 	}
