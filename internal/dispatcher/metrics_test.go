@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +72,70 @@ func TestSandboxListAndGaugesFollowTheSandbox(t *testing.T) {
 	if strings.Contains(body, sb.ID) || strings.Contains(body, "list-1") {
 		t.Errorf("metrics name a sandbox or task id:\n%s", body)
 	}
+}
+
+// seriesCount counts the samples of a /metrics page.
+func seriesCount(body string) int {
+	n := 0
+	for _, line := range strings.Split(body, "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSeriesStayBounded is field case C24 at the dispatcher: tasks with
+// unique ids in unique sandboxes add no series, and none names an id.
+func TestSeriesStayBounded(t *testing.T) {
+	e := newEnv(t)
+	d := e.start(e.config(newFakeRuntime(t, e.url, always(agentOK))))
+	metricsURL := "http://" + d.HTTPAddr() + "/metrics"
+	run := func(from, to int) string {
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("card-%d", i)
+			e.submit(taskJSON(id, 2, ""), id)
+		}
+		for i := from; i < to; i++ {
+			e.waitState(fmt.Sprintf("card-%d", i), messages.StateSucceeded, 20*time.Second)
+		}
+		e.waitSettled(5 * time.Second)
+		_, body := httpGet(t, metricsURL)
+		return body
+	}
+	first := run(0, 5)
+	second := run(5, 25)
+	// Go runtime series (GC pauses, goroutines) do not change in number.
+	if a, b := seriesCount(first), seriesCount(second); a != b {
+		t.Errorf("series grew from %d to %d with 20 more tasks", a, b)
+	}
+	if strings.Contains(second, "card-") || strings.Contains(second, `"sb-`) {
+		t.Error("a series names a task or a sandbox")
+	}
+	start := time.Now()
+	httpGet(t, metricsURL)
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("a scrape took %s", took)
+	}
+}
+
+func TestQueueDepthCountsWaitingTasks(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(newFakeRuntime(t, e.url, always(agentHang)))
+	cfg.MaxSandboxes = 1
+	d := e.start(cfg)
+	for _, id := range []string{"q-1", "q-2", "q-3"} {
+		e.submit(taskJSON(id, 1, ""), id)
+	}
+	want := []string{`sf_tasks_pending 2`, `sf_tasks_in_flight 1`,
+		`sf_dispatcher_sandboxes{runtime="unknown",state="running"} 1`, `sf_dispatcher_sandbox_capacity{runtime="unknown"} 1`}
+	waitFor(t, "one task running and two waiting", 10*time.Second, func() bool {
+		_, body := httpGet(t, "http://"+d.HTTPAddr()+"/metrics")
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				return false
+			}
+		}
+		return true
+	})
 }

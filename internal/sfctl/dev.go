@@ -33,7 +33,6 @@ type devOpts struct {
 	ocrWorkers   int
 	agentd       string
 	metricsPorts bool
-	record       recordFlags
 }
 
 // The daemons' own default metrics ports, which `sfctl dev --metrics-ports`
@@ -65,7 +64,6 @@ func (o *devOpts) flags(cmd *cobra.Command) {
 	f.StringVar(&o.agentd, "agentd", "", "agentd binary (default: next to sfctl, then PATH)")
 	f.BoolVar(&o.metricsPorts, "metrics-ports", false,
 		"serve metrics on the daemons' default ports (inferd 9101, dispatcher 9102, worker 9103) instead of free ones")
-	o.record.flags(f)
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -118,14 +116,24 @@ type stack struct {
 // startStack starts every part, stopping what it started when one fails.
 func startStack(ctx context.Context, g *globals, o devOpts) (*stack, error) {
 	s := &stack{log: logging.New("sfctl-dev", g.logFormat, g.logLevel)}
-	steps := []func(context.Context, *globals, devOpts) error{
-		s.startSite, s.startNATS, s.startInferd, s.startWorker, s.startDispatcher,
+	steps := []struct {
+		name  string
+		start func(context.Context, *globals, devOpts) error
+	}{
+		{"example site", s.startSite}, {"embedded NATS", s.startNATS}, {"inferd", s.startInferd},
+		{"worker (waits until inferd's models are ready)", s.startWorker}, {"dispatcher", s.startDispatcher},
 	}
 	for _, step := range steps {
-		if err := step(ctx, g, o); err != nil {
+		// Start-up can take many seconds (Tesseract engines, JetStream
+		// recovery): say what is being waited for.
+		began := time.Now()
+		fmt.Fprintf(g.out, "starting %s… ", step.name)
+		if err := step.start(ctx, g, o); err != nil {
+			fmt.Fprintln(g.out, "failed")
 			s.stop()
 			return nil, err
 		}
+		fmt.Fprintf(g.out, "%s\n", roundDur(time.Since(began)))
 	}
 	return s, nil
 }
@@ -202,8 +210,7 @@ func (s *stack) startDispatcher(ctx context.Context, g *globals, o devOpts) erro
 		return fmt.Errorf("process runtime: %w", err)
 	}
 	d, err := dispatcher.New(dispatcher.Config{NATSURL: s.nats.ClientURL(), Conn: s.nc, SubjectPrefix: g.prefix,
-		MaxSandboxes: o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt,
-		Recording: o.record.config()}, log)
+		MaxSandboxes: o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt}, log)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
