@@ -136,10 +136,12 @@ func watchTask(t *testing.T, id string) *history {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	kv, err := shared.js.KeyValue(ctx, messages.TasksBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var kv jetstream.KeyValue
+	waitFor(t, "task bucket", time.Minute, func(ctx context.Context) bool { // the dispatcher makes it
+		var err error
+		kv, err = shared.js.KeyValue(ctx, messages.TasksBucket)
+		return err == nil
+	})
 	w, err := kv.Watch(ctx, id)
 	if err != nil {
 		t.Fatal(err)
