@@ -17,6 +17,7 @@ import (
 
 	"github.com/screenfleet/screenfleet/internal/natsembed"
 	"github.com/screenfleet/screenfleet/internal/taskstore"
+	"github.com/screenfleet/screenfleet/internal/worker"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -186,19 +187,24 @@ func (e *fleetEnv) sampleSandboxes() {
 	}
 }
 
-// sampleWorker registers a worker-like NATS micro service and returns its id.
+// sampleWorker registers a NATS micro service shaped like a worker (see
+// internal/worker's service.go) and returns its id.
 func (e *fleetEnv) sampleWorker() string {
 	e.t.Helper()
-	svc, err := micro.AddService(e.nc, micro.Config{Name: "sf-worker", Version: "0.1.0",
-		Metadata: map[string]string{"gpu": "0"}})
+	status := worker.ModelStatus{Model: "ocr", Ready: true, Adapter: "boxes", MaxBatch: 8,
+		StatsData: worker.StatsData{Frames: map[string]int64{"ok": 120, "overloaded": 3, "error": 1},
+			Batches: 100, MeanBatch: 1.24, P50Ms: 214.2, P95Ms: 525.3, P99Ms: 810}}
+	svc, err := micro.AddService(e.nc, micro.Config{Name: "sf-worker", Version: "0.4.0",
+		Metadata:     map[string]string{"gpu": "0", "worker": "w-gpu0", "models": "ocr"},
+		StatsHandler: func(*micro.Endpoint) any { return status }})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	t := e.t
 	t.Cleanup(func() { _ = svc.Stop() })
-	err = svc.AddEndpoint("ocr", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(nil) }),
-		micro.WithEndpointSubject("sf.infer.ocr.*"), micro.WithEndpointQueueGroup("sf-workers-ocr"),
-		micro.WithEndpointMetadata(map[string]string{"model": "ocr"}))
+	err = svc.AddEndpoint("ocr", micro.HandlerFunc(func(r micro.Request) { _ = r.RespondJSON(status) }),
+		micro.WithEndpointSubject("sf.worker.w-gpu0.ocr"), micro.WithEndpointQueueGroupDisabled(),
+		micro.WithEndpointMetadata(map[string]string{"model": "ocr", "subject": "sf.infer.ocr.*"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,15 +2,11 @@ package sfctl
 
 import (
 	"bytes"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// regexpWorker matches a worker's name and random service id in watch lines.
-var regexpWorker = regexp.MustCompile(`worker sf-worker [A-Za-z0-9]+`)
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine while
 // another reads it.

@@ -40,13 +40,13 @@ type lineScreen struct {
 	started   bool
 	tasks     map[string]messages.TaskStatus
 	sandboxes map[string]string // id → state
-	workers   map[string]bool
+	workers   map[string]string // service id → worker name
 	errs      map[string]string // section → last error text
 }
 
 func newLineScreen(out io.Writer) *lineScreen {
 	return &lineScreen{out: out, tasks: map[string]messages.TaskStatus{},
-		sandboxes: map[string]string{}, workers: map[string]bool{}, errs: map[string]string{}}
+		sandboxes: map[string]string{}, workers: map[string]string{}, errs: map[string]string{}}
 }
 
 func (l *lineScreen) show(v fleetView) {
@@ -140,17 +140,17 @@ func (l *lineScreen) sandboxLines(ts string, lists []messages.SandboxList) {
 }
 
 func (l *lineScreen) workerLines(ts string, ws []workerInfo) {
-	now := map[string]bool{}
+	now := map[string]string{}
 	for _, w := range ws {
-		now[w.ID] = true
-		if !l.workers[w.ID] {
-			l.printf(ts, "worker %s %s registered (gpu %s, models %s)", w.Name, w.ID,
+		now[w.ID] = workerName(w)
+		if _, known := l.workers[w.ID]; !known {
+			l.printf(ts, "worker %s registered (gpu %s, models %s)", workerName(w),
 				orDash(w.Metadata["gpu"]), orDash(strings.Join(models(w.Info), ",")))
 		}
 	}
-	for id := range l.workers {
-		if !now[id] {
-			l.printf(ts, "worker %s gone", id)
+	for id, name := range l.workers {
+		if _, ok := now[id]; !ok {
+			l.printf(ts, "worker %s gone", name)
 		}
 	}
 	l.workers = now

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/spf13/cobra"
+
+	"github.com/screenfleet/screenfleet/internal/worker"
 )
 
 // workerInfo is one registered service instance: what it is ($SRV.INFO)
@@ -28,8 +30,9 @@ func newWorkersCmd(g *globals) *cobra.Command {
 		Short: "List inference workers registered as NATS services",
 		Long: `workers discovers the workers through NATS service discovery (the $SRV.INFO
 and $SRV.STATS requests every nats.go micro service answers, the same data
-'nats micro ls' and 'nats micro stats' show): each worker's GPU and models,
-the requests it served, its errors and its average handling time.`,
+'nats micro ls' and 'nats micro stats' show): for each worker and model, the
+GPU, whether the backend is ready, the frames answered and not, the batches
+and their mean size, and the p50 and p95 time of a frame in the worker.`,
 		Example: `  sfctl workers
   sfctl workers --name sf-worker -o json`,
 		Args:              cobra.NoArgs,
@@ -111,14 +114,79 @@ func attachStats(ws []workerInfo, raw [][]byte) error {
 
 func printWorkers(w io.Writer, ws []workerInfo) {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "WORKER\tID\tVERSION\tGPU\tMODELS\tREQUESTS\tERRORS\tAVG TIME")
+	fmt.Fprintln(tw, "WORKER\tGPU\tMODEL\tREADY\tFRAMES\tNOT OK\tBATCHES\tMEAN BATCH\tP50\tP95")
 	for _, wk := range ws {
-		req, errs, avg := totals(wk.Stats)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", wk.Name, wk.ID, wk.Version,
-			orDash(wk.Metadata["gpu"]), orDash(strings.Join(models(wk.Info), ",")), req, errs, avg)
+		for _, m := range modelRows(wk) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%s\t%s\n", workerName(wk),
+				orDash(wk.Metadata["gpu"]), m.Model, readyText(m), m.Frames["ok"], notOK(m.Frames),
+				m.Batches, m.MeanBatch, millis(m.P50Ms), millis(m.P95Ms))
+		}
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%d worker%s registered\n", len(ws), plural(len(ws)))
+}
+
+// workerName is the worker's own name (its metadata), else its service id.
+func workerName(w workerInfo) string {
+	if n := w.Metadata["worker"]; n != "" {
+		return n
+	}
+	return w.ID
+}
+
+// modelRows returns what each of the worker's model endpoints reports in
+// its stats (a worker.ModelStatus); an endpoint without stats gives a row
+// with its name only.
+func modelRows(w workerInfo) []worker.ModelStatus {
+	var rows []worker.ModelStatus
+	for _, e := range w.Endpoints {
+		m := worker.ModelStatus{Model: e.Metadata["model"]}
+		if m.Model == "" {
+			m.Model = e.Name
+		}
+		if st := endpointStats(w.Stats, e.Name); st != nil && len(st.Data) > 0 {
+			_ = json.Unmarshal(st.Data, &m) // a service of another shape shows zeros
+		}
+		rows = append(rows, m)
+	}
+	return rows
+}
+
+func endpointStats(s *micro.Stats, name string) *micro.EndpointStats {
+	if s == nil {
+		return nil
+	}
+	for _, e := range s.Endpoints {
+		if e != nil && e.Name == name {
+			return e
+		}
+	}
+	return nil
+}
+
+func readyText(m worker.ModelStatus) string {
+	if m.Ready {
+		return "yes"
+	}
+	return "no"
+}
+
+// notOK counts the frames that got no detections (errors, refusals).
+func notOK(frames map[string]int64) int64 {
+	var n int64
+	for outcome, c := range frames {
+		if outcome != "ok" {
+			n += c
+		}
+	}
+	return n
+}
+
+func millis(ms float64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return roundDur(time.Duration(ms * float64(time.Millisecond)))
 }
 
 // models names what a service serves: its endpoints' model metadata, else
@@ -136,21 +204,4 @@ func models(info micro.Info) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// totals sums a service's endpoint statistics.
-func totals(s *micro.Stats) (requests, errs int, avg string) {
-	if s == nil {
-		return 0, 0, "-"
-	}
-	var took time.Duration
-	for _, e := range s.Endpoints {
-		requests += e.NumRequests
-		errs += e.NumErrors
-		took += e.ProcessingTime
-	}
-	if requests == 0 {
-		return 0, errs, "-"
-	}
-	return requests, errs, roundDur(took / time.Duration(requests))
 }
