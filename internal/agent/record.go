@@ -51,7 +51,7 @@ func (r *recorder) detections(f *messages.Frame, det *messages.Detections, err e
 		rec.Status, rec.Code, rec.Error = messages.DetectionsFailed, messages.CodeOf(err), err.Error()
 	} else {
 		rec.Boxes = det.Boxes
-		rec.Labels = map[string]string{"worker": det.Worker, "gpu": det.GPU, "model": det.Model}
+		rec.Labels = labels("worker", det.Worker, "gpu", det.GPU, "model", det.Model)
 	}
 	r.publish(messages.RecordKindDetections, &rec)
 }
@@ -87,6 +87,17 @@ func (r *recorder) end(err error) {
 	if err := r.nc.FlushTimeout(flushTimeout); err != nil {
 		r.log.Debug().Err(err).Msg("records not flushed")
 	}
+}
+
+// labels returns the non-empty values of key, value pairs as a map.
+func labels(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			m[kv[i]] = kv[i+1]
+		}
+	}
+	return m
 }
 
 // setStep says which step the next records belong to.

@@ -208,10 +208,17 @@ func (s *system) framesIn(t *testing.T, sandbox string) int {
 
 func TestRetentionDropsOldFramesAndReplaySaysSo(t *testing.T) {
 	s := newSystem(t, Config{MaxBytes: 200 << 10})
+	from := time.Now()
 	s.run("old", "sb5", "", 2, true, false)
+	to := time.Now()
 	s.run("new", "sb5", "", 8, true, true) // about 320 KB of frames
 
-	_, err := Load(ctx(t), s.js, subj, Selection{Task: "old"})
+	_, err := Load(ctx(t), s.js, subj, Selection{Sandbox: "sb5", From: from, To: to})
+	if !errors.Is(err, ErrFramesDropped) || !strings.Contains(err.Error(), "sandbox sb5 from") {
+		t.Fatalf("load of a dropped range: %v, want ErrFramesDropped naming the range", err)
+	}
+
+	_, err = Load(ctx(t), s.js, subj, Selection{Task: "old"})
 	if !errors.Is(err, ErrFramesDropped) {
 		t.Fatalf("load of a dropped run: %v, want ErrFramesDropped", err)
 	}
@@ -265,4 +272,25 @@ func snapshot(t *testing.T, s *system) []byte {
 		t.Fatalf("loaded %d frames and %d runs", len(rec.Frames), len(rec.Runs))
 	}
 	return out
+}
+
+func TestReplayAtOriginalPace(t *testing.T) {
+	s := newSystem(t, Config{})
+	s.run("paced", "sb7", "", 1, true, false)
+	time.Sleep(300 * time.Millisecond) // the gap the replay must keep
+	s.run("paced", "sb7", "", 1, true, false)
+
+	rec, err := Load(ctx(t), s.js, subj, Selection{Task: "paced"})
+	if err != nil || len(rec.Frames) != 2 {
+		t.Fatalf("load: %v", err)
+	}
+	gap := time.Duration(rec.Frames[1].Frame.CapturedAt - rec.Frames[0].Frame.CapturedAt)
+	p, _ := NewReplayer(s.nc, subj, zerolog.Nop())
+	res, err := p.Replay(ctx(t), rec, ReplayConfig{Pace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Took < gap {
+		t.Fatalf("paced replay took %s, less than the recorded gap %s", res.Took, gap)
+	}
 }

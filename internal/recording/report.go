@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -97,6 +98,11 @@ func newReportFrame(rec *Recording, f *FrameResult) reportFrame {
 			rf.RecordedStatus = "failed: " + det.Error
 		}
 	}
+	for _, a := range f.Recorded.Actions {
+		if det := f.Recorded.Detections; det == nil || a.Step != det.Step {
+			rf.Step = strings.TrimPrefix(rf.Step+fmt.Sprintf("; step %d: %s", a.Step+1, a.Describe), "; ")
+		}
+	}
 	for _, c := range f.Targets {
 		x, y := toFrame(&fr, c.Action.X, c.Action.Y)
 		nx, ny := toFrame(&fr, c.X, c.Y)
@@ -138,7 +144,7 @@ table{border-collapse:collapse;margin-top:8px} td,th{border:1px solid #ddd;paddi
 <p class="summary">{{len .Frames}} frames replayed ({{.Pace}}) in {{.Took}}: <b>{{.Changed}}</b> with changed boxes;
 {{.Targets}} recorded targets, <b class="{{if .TargetsChanged}}bad{{end}}">{{.TargetsChanged}} changed</b>.</p>
 <p class="legend"><span class="rec-c">▭ recorded boxes and click point</span><span class="rep-c">┅ replayed boxes and where the target is now</span></p>
-{{range .Missing}}<p class="bad missing">frame {{.FrameSeq}} of {{.Task}} (step {{.Step}}) is gone: dropped by the FRAMES stream's limits</p>{{end}}
+{{range .Missing}}<p class="bad missing">frame {{.FrameSeq}} of {{.Task}} is gone: dropped by the FRAMES stream's limits</p>{{end}}
 {{range .Frames}}<section class="frame{{if or .Diff.Changed .Error}} changed{{end}}" id="{{.ID}}" data-task="{{.Task}}" data-seq="{{.Seq}}">
 <h2>{{if .Step}}{{.Step}}{{else}}(no step recorded){{end}} — frame {{.Task}} #{{.Seq}}</h2>
 <p class="meta">captured {{.Captured}} UTC · recorded: {{.RecordedStatus}}, {{len .Recorded}} boxes{{if .RecTook}} in {{.RecTook}}{{end}} · replayed on model {{.Model}}{{if .Worker}} (worker {{.Worker}}){{end}}: {{len .Replayed}} boxes in {{.RepTook}}</p>
