@@ -42,17 +42,12 @@ func TestSandboxListAndGaugesFollowTheSandbox(t *testing.T) {
 		!strings.HasPrefix(sb.ID, "sb-") || sb.Started.IsZero() {
 		t.Fatalf("listing %+v", l)
 	}
-	_, body := httpGet(t, metricsURL)
-	for _, want := range []string{`sf_dispatcher_sandboxes{runtime="unknown",state="running"} 1`,
+	wantAll(t, metricsURL, `sf_dispatcher_sandboxes{runtime="unknown",state="running"} 1`,
 		`sf_dispatcher_sandbox_capacity{runtime="unknown"} 2`, `sf_tasks_pending 0`, `sf_tasks_in_flight 1`,
 		`sf_dispatcher_sandboxes_total{runtime="unknown",state="started"} 1`,
 		`sf_step_seconds_count{action="type",outcome="ok"} 1`, `sf_step_stage_seconds_count{stage="capture"} 1`,
 		`sf_step_stage_seconds_count{stage="publish_to_reply"} 1`, `sf_step_stage_seconds_count{stage="other"} 1`,
-		`sf_step_stage_seconds_count{stage="settle"} 0`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %q", want)
-		}
-	}
+		`sf_step_stage_seconds_count{stage="settle"} 0`)
 
 	if _, err := e.store.Transition(ctxFor(t, 5*time.Second), "list-1", messages.StateCancelled,
 		func(st *messages.TaskStatus) error { st.Code = messages.CodeCancelled; return nil }); err != nil {
@@ -61,14 +56,9 @@ func TestSandboxListAndGaugesFollowTheSandbox(t *testing.T) {
 	waitFor(t, "sandbox gone from the listing", 10*time.Second, func() bool {
 		return len(e.listSandboxes().Sandboxes) == 0
 	})
-	_, body = httpGet(t, metricsURL)
-	for _, want := range []string{`sf_dispatcher_sandboxes{runtime="unknown",state="running"} 0`,
+	body := wantAll(t, metricsURL, `sf_dispatcher_sandboxes{runtime="unknown",state="running"} 0`,
 		`sf_tasks_finished_total{reason="cancelled",state="cancelled"} 1`,
-		`sf_dispatcher_sandboxes_total{runtime="unknown",state="stopped"} 1`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("after cancel, metrics lack %q", want)
-		}
-	}
+		`sf_dispatcher_sandboxes_total{runtime="unknown",state="stopped"} 1`)
 	if strings.Contains(body, sb.ID) || strings.Contains(body, "list-1") {
 		t.Errorf("metrics name a sandbox or task id:\n%s", body)
 	}
@@ -127,15 +117,30 @@ func TestQueueDepthCountsWaitingTasks(t *testing.T) {
 	for _, id := range []string{"q-1", "q-2", "q-3"} {
 		e.submit(taskJSON(id, 1, ""), id)
 	}
-	want := []string{`sf_tasks_pending 2`, `sf_tasks_in_flight 1`,
-		`sf_dispatcher_sandboxes{runtime="unknown",state="running"} 1`, `sf_dispatcher_sandbox_capacity{runtime="unknown"} 1`}
-	waitFor(t, "one task running and two waiting", 10*time.Second, func() bool {
-		_, body := httpGet(t, "http://"+d.HTTPAddr()+"/metrics")
+	wantAll(t, "http://"+d.HTTPAddr()+"/metrics", `sf_tasks_pending 2`, `sf_tasks_in_flight 1`,
+		`sf_dispatcher_sandboxes{runtime="unknown",state="running"} 1`, `sf_dispatcher_sandbox_capacity{runtime="unknown"} 1`)
+}
+
+// wantAll waits until a scrape of url holds every series in want, and
+// returns the last scrape.
+func wantAll(t *testing.T, url string, want ...string) string {
+	t.Helper()
+	var body string
+	missing := want
+	for deadline := time.Now().Add(10 * time.Second); len(missing) > 0 && time.Now().Before(deadline); {
+		_, body = httpGet(t, url)
+		missing = nil
 		for _, w := range want {
 			if !strings.Contains(body, w) {
-				return false
+				missing = append(missing, w)
 			}
 		}
-		return true
-	})
+		if len(missing) > 0 {
+			time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+		}
+	}
+	for _, w := range missing {
+		t.Errorf("metrics lack %s", w)
+	}
+	return body
 }

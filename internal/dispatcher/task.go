@@ -203,15 +203,17 @@ func (d *Dispatcher) resume(ctx context.Context, r *taskRun, cur messages.TaskSt
 }
 
 // requeue moves the task back to queued for attempt+1 after attempt failed
-// for a sandbox reason.
+// for a sandbox reason. It is an Update, not a Transition: a sandbox that
+// failed to start leaves the task queued already, and only the attempt
+// moves.
 func (d *Dispatcher) requeue(ctx context.Context, r *taskRun, attempt int, reason error) (settlement, bool) {
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
-	_, err := d.store.Transition(kctx, r.task.ID, messages.StateQueued, func(st *messages.TaskStatus) error {
+	_, err := d.store.Update(kctx, r.task.ID, func(st *messages.TaskStatus) error {
 		if st.Attempt != attempt {
 			return errNotOwner
 		}
-		st.Attempt = attempt + 1
+		st.State, st.Attempt = messages.StateQueued, attempt+1
 		st.Code, st.Error = messages.CodeSandboxFailed, fmt.Sprintf("attempt %d: %v", attempt, reason)
 		st.Steps, st.Seen, st.Sandbox = nil, nil, ""
 		return nil
