@@ -75,7 +75,7 @@ func stagesLine(stages map[string]messages.Duration) string {
 	var parts []string
 	for _, name := range messages.StepStages() {
 		if d, ok := stages[name]; ok {
-			parts = append(parts, name+" "+roundDur(d.D()))
+			parts = append(parts, name+" "+stageDur(d.D()))
 		}
 	}
 	if len(parts) == 0 {
@@ -125,4 +125,12 @@ func roundDur(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// stageDur is roundDur that does not round a short stage down to 0s.
+func stageDur(d time.Duration) string {
+	if d > 0 && d < time.Millisecond {
+		return "<1ms"
+	}
+	return roundDur(d)
 }
