@@ -50,3 +50,10 @@ vet:
 
 clean:
 	rm -rf $(BIN)
+
+# The inference tier's load benchmark (bench/): a few minutes; the numbers
+# and how to read them are in BENCHMARKS.md. BENCHFLAGS=-v adds per-worker
+# counts.
+.PHONY: bench
+bench:
+	$(GO) run ./bench $(BENCHFLAGS)

@@ -26,7 +26,8 @@ func (w *Worker) startBatchers(ctx context.Context) {
 // batchLoop forms m's batches until its queue closes. It takes the first
 // frame, waits for a slot (frames pile up meanwhile, which is what makes
 // batches under load), then gathers what is queued up to the model's batch
-// size, waiting at most MaxWait after the first frame arrived for more.
+// size, waiting at most MaxWait after the first frame arrived for more
+// while another batch is in the backend.
 func (w *Worker) batchLoop(m *model) {
 	for first := range m.jobs {
 		w.slots <- struct{}{}
@@ -62,8 +63,11 @@ func (w *Worker) gather(m *model, first job) []job {
 			continue
 		default:
 		}
+		// Waiting for companions only pays while another batch keeps the
+		// backend busy: an idle backend gets the frame at once, so batching
+		// adds no latency at low load.
 		wait := w.cfg.MaxWait - time.Since(first.received)
-		if wait <= 0 {
+		if wait <= 0 || w.inFlight.Load() == 0 {
 			return batch
 		}
 		if timer == nil {

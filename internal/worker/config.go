@@ -70,7 +70,8 @@ type Config struct {
 	// zero; 1 turns batching off). A model's smaller max_batch_size wins.
 	MaxBatch int
 	// MaxWait is how long the first frame of a batch may wait for more
-	// (DefaultMaxWait when zero; negative: never wait, batch what is queued).
+	// while another batch is in the backend (DefaultMaxWait when zero;
+	// negative: never wait, batch what is queued).
 	MaxWait time.Duration
 	// Adapters picks each model's adapter (AdapterAuto when absent).
 	Adapters map[string]string

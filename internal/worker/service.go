@@ -39,14 +39,14 @@ func (w *Worker) register() error {
 		Version:      serviceVersion,
 		Description:  "screenfleet inference worker",
 		Metadata:     w.serviceMetadata(),
-		StatsHandler: func(e *micro.Endpoint) any { return w.status(e.Name) },
+		StatsHandler: func(e *micro.Endpoint) any { return w.Status(e.Name) },
 	})
 	if err != nil {
 		return fmt.Errorf("register nats service: %w", err)
 	}
 	for _, m := range w.models {
 		err := svc.AddEndpoint(m.name, micro.HandlerFunc(func(r micro.Request) {
-			_ = r.RespondJSON(w.status(m.name))
+			_ = r.RespondJSON(w.Status(m.name))
 		}), micro.WithEndpointSubject(w.statusSubject(m.name)), micro.WithEndpointQueueGroupDisabled(),
 			micro.WithEndpointMetadata(map[string]string{
 				"model":       m.name,
@@ -92,8 +92,9 @@ func subjectToken(s string) string {
 	}, s)
 }
 
-// status reports on the model called name.
-func (w *Worker) status(name string) ModelStatus {
+// Status reports how the worker serves the model called name and how it
+// has gone; a model it does not serve has only its name set.
+func (w *Worker) Status(name string) ModelStatus {
 	for _, m := range w.models {
 		if m.name != name {
 			continue
