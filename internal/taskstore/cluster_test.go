@@ -139,7 +139,9 @@ func startCluster(t *testing.T, n int) []string {
 		}
 		s.Start()
 		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		if !s.ReadyForConnections(10 * time.Second) {
+		// Generous: on a loaded 2-core machine a node took over 10 s to be
+		// ready while its routes and JetStream meta group formed.
+		if !s.ReadyForConnections(45 * time.Second) {
 			t.Fatalf("server %d not ready", i+1)
 		}
 		urls[i] = s.ClientURL()
