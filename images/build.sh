@@ -10,12 +10,12 @@
 # binaries byte-identical when the code is).
 #
 # Environment: TAG (default latest), IMAGES (default "sandbox dispatcher
-# worker inferd"), BASE_IMAGE (default debian:bookworm).
+# worker inferd nats"), BASE_IMAGE (default debian:bookworm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TAG=${TAG:-latest}
-IMAGES=${IMAGES:-sandbox dispatcher worker inferd}
+IMAGES=${IMAGES:-sandbox dispatcher worker inferd nats}
 export BASE_IMAGE=${BASE_IMAGE:-debian:bookworm}
 GO=${GO:-go}
 ctx_root=bin/images
@@ -29,11 +29,11 @@ if ! docker buildx version >/dev/null 2>&1; then
   export DOCKER_BUILDKIT=0
 fi
 
-# binary builds cmd/$1 into the build context $2.
+# binary builds cmd/$1 (or the Go package $3) into the build context $2.
 binary() {
-  local name=$1 dir=$2 cgo=0
+  local name=$1 dir=$2 pkg=${3:-./cmd/$1} cgo=0
   [ "$name" = inferd ] && cgo=1 # Tesseract through cgo
-  CGO_ENABLED=$cgo $GO build -trimpath -ldflags='-s -w' -o "$dir/$name" "./cmd/$name"
+  CGO_ENABLED=$cgo $GO build -trimpath -ldflags='-s -w' -o "$dir/$name" "$pkg"
 }
 
 for name in $IMAGES; do
@@ -44,6 +44,7 @@ for name in $IMAGES; do
   cp -p images/"$name"/* "$dir"/
   case $name in
     sandbox) binary agentd "$dir" ;;
+    nats) binary nats-server "$dir" github.com/nats-io/nats-server/v2 ;;
     *) binary "$name" "$dir" ;;
   esac
   t1=$(date +%s)

@@ -27,11 +27,14 @@ type Leftover struct {
 	State string
 }
 
-// Leftovers lists the sandbox containers that this runtime did not start
-// or has already let go of.
+// Leftovers lists the sandbox containers on the runtime's network that it
+// did not start or has already let go of. The network scopes a deployment:
+// a second one on the same engine (staging next to production, or two test
+// runs) uses another network and another NATS, and must not be reaped for
+// tasks this one's NATS does not know.
 func (d *Docker) Leftovers(ctx context.Context) ([]Leftover, error) {
 	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", LabelSandbox))})
+		Filters: filters.NewArgs(filters.Arg("label", LabelSandbox), filters.Arg("network", d.cfg.Network))})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: list containers: %w", err)
 	}

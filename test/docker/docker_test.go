@@ -39,7 +39,7 @@ func TestTaskRunsInAHardenedContainer(t *testing.T) {
 	startDispatcher(t, "d-hardened", 2)
 	began := time.Now()
 	submit(t, id)
-	c := taskContainer(t, "d-hardened", id, "1")
+	c := taskContainer(t, dispatcherID("d-hardened"), id, "1")
 	created := time.Now()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,7 +61,7 @@ func TestTaskRunsInAHardenedContainer(t *testing.T) {
 		created.Sub(began).Round(10*time.Millisecond), running.State, ready.Sub(created).Round(10*time.Millisecond),
 		time.Since(began).Round(10*time.Millisecond))
 	waitFor(t, "container removed", time.Minute, func(ctx context.Context) bool {
-		return len(shared.containers(ctx, "d-hardened")) == 0
+		return len(shared.containers(ctx, dispatcherID("d-hardened"))) == 0
 	})
 }
 

@@ -15,7 +15,7 @@ func TestKilledContainerIsRetried(t *testing.T) {
 	startDispatcher(t, "d-killed", 2)
 	h := watchTask(t, id)
 	submit(t, id)
-	c := taskContainer(t, "d-killed", id, "1")
+	c := taskContainer(t, dispatcherID("d-killed"), id, "1")
 	waitState(t, id, taskLimit, func(st messages.TaskStatus) bool { return st.State == messages.StateRunning })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -38,7 +38,7 @@ func TestRestartedDispatcherRemovesOrphanAndFinishesTask(t *testing.T) {
 	id := taskID("orphan")
 	first := startDispatcher(t, "d-orphan-1", 2)
 	submit(t, id)
-	orphan := taskContainer(t, "d-orphan-1", id, "1")
+	orphan := taskContainer(t, dispatcherID("d-orphan-1"), id, "1")
 	waitState(t, id, taskLimit, func(st messages.TaskStatus) bool { return st.State == messages.StateRunning })
 	first.kill()
 
@@ -51,11 +51,11 @@ func TestRestartedDispatcherRemovesOrphanAndFinishesTask(t *testing.T) {
 	})
 	st := waitState(t, id, taskLimit, final)
 	requireSucceeded(t, st)
-	if st.Attempt < 2 || st.Dispatcher != "d-orphan-2" {
+	if st.Attempt < 2 || st.Dispatcher != dispatcherID("d-orphan-2") {
 		t.Errorf("finished at attempt %d by %q, want a later attempt by d-orphan-2", st.Attempt, st.Dispatcher)
 	}
 	waitFor(t, "no containers left", time.Minute, func(ctx context.Context) bool {
-		return len(shared.containers(ctx, "d-orphan-1"))+len(shared.containers(ctx, "d-orphan-2")) == 0
+		return len(shared.containers(ctx, dispatcherID("d-orphan-1")))+len(shared.containers(ctx, dispatcherID("d-orphan-2"))) == 0
 	})
 }
 
@@ -68,7 +68,7 @@ func TestFourTasksNeverMoreThanTwoContainers(t *testing.T) {
 		defer close(sampled)
 		for ctx.Err() == nil {
 			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			n := int32(len(shared.containers(lctx, "d-capacity")))
+			n := int32(len(shared.containers(lctx, dispatcherID("d-capacity"))))
 			cancel()
 			if n > most.Load() {
 				most.Store(n)

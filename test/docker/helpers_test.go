@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,10 +16,14 @@ import (
 )
 
 // startDispatcher runs the dispatcher binary on the docker runtime and
-// stops it when the test ends (unless the test killed it).
-func startDispatcher(t *testing.T, id string, maxSandboxes int) *proc {
+// stops it when the test ends (unless the test killed it). Its id is name
+// made unique to this run, since the reconciler removes every container of
+// its own id that it does not hold: two runs of the tests on one engine
+// must not share ids.
+func startDispatcher(t *testing.T, name string, maxSandboxes int) *proc {
 	t.Helper()
 	e := shared
+	id := dispatcherID(name)
 	p, err := e.daemon("dispatcher", "--runtime", "docker", "--id", id,
 		"--nats-url", e.natsURL, "--sandbox-nats-url", e.sandboxURL,
 		"--network", e.network, "--image", image,
@@ -35,6 +40,9 @@ func startDispatcher(t *testing.T, id string, maxSandboxes int) *proc {
 	})
 	return p
 }
+
+// dispatcherID makes name unique to this run of the tests.
+func dispatcherID(name string) string { return name + "-" + strconv.Itoa(os.Getpid()) }
 
 // task is a short task on the example buttons page: Firefox starts, the
 // page is read, one click, one check.
