@@ -41,11 +41,25 @@ func (w *Worker) batchLoop(m *model) {
 	}
 }
 
-// release counts n frames of m as answered.
+// release counts n frames of m as answered. A paused model resumes once
+// half its room is free again, so that it does not flap at the limit: the
+// watcher rejoins the queue group at once.
 func (w *Worker) release(m *model, n int) {
 	w.mu.Lock()
 	m.held -= n
+	resume := m.paused && m.held <= cap(m.jobs)/2
+	if resume {
+		m.paused = false
+		w.log.Info().Str("event", "worker_resumed").Str("model", m.name).Int("held", m.held).
+			Msg("worker has room: taking frames again")
+	}
 	w.mu.Unlock()
+	if resume {
+		select {
+		case w.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 }
 
 // gather returns first and the frames that follow it, up to the batch size.

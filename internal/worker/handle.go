@@ -51,6 +51,7 @@ func (w *Worker) enqueue(m *model, j job) error {
 		return messages.Errorf(messages.CodeBackendNotReady, "worker %s stopping", w.cfg.ID)
 	}
 	if m.held >= cap(m.jobs) {
+		w.pauseLocked(m)
 		return messages.Errorf(messages.CodeBackendNotReady,
 			"worker %s overloaded: %d frames held (%d batches of up to %d in flight, %d waiting)",
 			w.cfg.ID, m.held, w.cfg.MaxInFlight, m.batchSize(w.cfg.MaxBatch), w.cfg.MaxQueued)
@@ -58,6 +59,22 @@ func (w *Worker) enqueue(m *model, j job) error {
 	m.held++
 	m.jobs <- j // never blocks: the channel holds as many as held may count
 	return nil
+}
+
+// pauseLocked stops taking m's frames while the worker is full: it leaves
+// the queue group, so NATS routes new frames to the other workers at once
+// instead of to a worker that can only refuse them. Frames already
+// delivered are still answered (refused). release resumes. w.mu must be
+// held.
+func (w *Worker) pauseLocked(m *model) {
+	if m.paused || m.sub == nil {
+		return
+	}
+	m.paused = true
+	w.unsubscribeLocked(m)
+	w.metrics.paused.WithLabelValues(m.name).Inc()
+	w.log.Warn().Str("event", "worker_full").Str("model", m.name).Int("held", m.held).
+		Msg("worker full: stopped taking frames")
 }
 
 // fail replies to j with err as a coded error, and counts it.

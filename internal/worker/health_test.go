@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/screenfleet/screenfleet/internal/inferd"
@@ -109,4 +110,43 @@ func TestTwoWorkersShareLoad(t *testing.T) {
 	if b1.frames.Load() != int64(by["w1"]) || b2.frames.Load() != int64(by["w2"]) {
 		t.Fatalf("backends saw %d and %d frames, replies say %v", b1.frames.Load(), b2.frames.Load(), by)
 	}
+}
+
+// A full worker leaves the queue group, so the frames go to the worker that
+// has room instead of being refused, and it comes back once it has room.
+func TestFullWorkerStopsTakingFrames(t *testing.T) {
+	url := startNATS(t)
+	nc := connect(t, url)
+	stuck, free := newFakeBackend(true), newFakeBackend(true)
+	stuck.release = make(chan struct{})
+	reg := prometheus.NewRegistry()
+	full, logs := startWorker(t, worker.Config{NATSURL: url, ID: "full", MaxInFlight: 1, MaxBatch: 1,
+		MaxQueued: 1, Registry: reg}, stuck)
+	other, _ := startWorker(t, worker.Config{NATSURL: url, ID: "other"}, free)
+	waitReady(t, full)
+	waitReady(t, other)
+
+	// Frames until the stuck worker holds two (one in the backend, one
+	// waiting) and refuses a third: then it is out of the group.
+	waitFor(t, 5*time.Second, "the stuck worker full", func() bool {
+		if !full.Ready() {
+			return true
+		}
+		requestAsync(t, nc, 1)
+		return false
+	})
+	for i := range 20 {
+		if d := assertOK(t, nc, uint64(100+i)); d.Worker != "other" {
+			t.Fatalf("frame %d served by %s while it was full", i, d.Worker)
+		}
+	}
+	if logs.count("worker_full") != 1 || metricValue(t, reg, "sf_worker_full_total", nil) != 1 {
+		t.Fatalf("worker_full logged %d times", logs.count("worker_full"))
+	}
+
+	close(stuck.release)
+	waitReady(t, full)
+	waitFor(t, 5*time.Second, "the worker serving again", func() bool {
+		return assertOK(t, nc, 200).Worker == "full"
+	})
 }

@@ -35,6 +35,7 @@ type metrics struct {
 	slow     prometheus.Counter
 	batch    *prometheus.HistogramVec
 	splits   *prometheus.CounterVec
+	paused   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metrics, error) {
@@ -78,9 +79,13 @@ func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metric
 			Name: "sf_worker_batch_splits_total", ConstLabels: gl,
 			Help: "Batches the backend rejected as invalid, retried frame by frame.",
 		}, []string{"model"}),
+		paused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sf_worker_full_total", ConstLabels: gl,
+			Help: "Times the worker was full and left the queue group until it had room.",
+		}, []string{"model"}),
 	}
 	for _, c := range []prometheus.Collector{m.infer, m.queue, m.frames, m.errors, m.ready, m.inFlight, m.slow,
-		m.batch, m.splits} {
+		m.batch, m.splits, m.paused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker metrics: %w", err)
 		}

@@ -41,6 +41,7 @@ func (w *Worker) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-w.wake:
 		}
 	}
 }
@@ -59,7 +60,7 @@ func (w *Worker) poll(ctx context.Context, m *model) {
 	m.polled = true
 
 	switch subscribed := w.subscribed(m); {
-	case err == nil && !subscribed:
+	case err == nil && !subscribed && !w.isPaused(m):
 		w.becomeReady(ctx, m)
 	case err != nil && subscribed:
 		w.mu.Lock()
@@ -97,6 +98,13 @@ func (w *Worker) becomeReady(ctx context.Context, m *model) {
 		ev = ev.Dur("not_ready_for", time.Since(m.downSince))
 	}
 	ev.Msg("worker ready: taking frames")
+}
+
+// isPaused reports whether m stopped taking frames because it is full.
+func (w *Worker) isPaused(m *model) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return m.paused
 }
 
 func (w *Worker) subscribed(m *model) bool {

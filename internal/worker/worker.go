@@ -1,15 +1,27 @@
 // Package worker is screenfleet's inference worker: it answers the frames
 // agents send on sf.infer.<model>.<sandbox> with detections from one KServe v2
-// backend (Triton on a GPU, or inferd on the CPU).
+// backend (Triton on a GPU, or inferd on the CPU), the GPU it is bound to.
 //
 // A worker joins one queue group per model, but only while the backend says
 // that model is ready: it subscribes (and flushes, so the server knows) once
 // the backend is ready, and drains its subscription when the backend stops
 // being ready, so agents get "no responders" at once instead of timeouts
-// (field cases C11 and C15). At most MaxInFlight backend calls run at a time,
-// at most MaxQueued frames wait for a slot, and frames beyond that are refused
-// with CodeBackendNotReady so the agent retries on another worker. Every frame
-// that asked for a reply gets one: detections or an error with a wire code.
+// (field cases C11 and C15).
+//
+// Frames are batched dynamically: each model's frames queue, and a batch
+// takes what is queued up to MaxBatch (or the model's max_batch_size),
+// waiting up to MaxWait for more while another batch keeps the backend busy;
+// one ModelInfer call serves the batch and each frame's reply goes to its
+// own requester. At most MaxInFlight calls run at a time. A worker that
+// holds as many frames as its calls and queue take refuses the next with
+// CodeBackendNotReady (the agent retries elsewhere) and leaves the queue
+// group until half its room is free, so NATS routes frames to workers with
+// room. Every frame that asked for a reply gets one: detections or an error
+// with a wire code.
+//
+// A model's adapter turns frames into the backend's tensors and back: boxes
+// models take encoded images, YOLOv8 models take letterboxed FP32 tensors
+// (package yolo). The worker registers as the NATS service sf-worker.
 package worker
 
 import (
@@ -56,6 +68,7 @@ type Worker struct {
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	wake      chan struct{} // asks the watcher to poll now: a model has room again
 
 	mu       sync.Mutex
 	models   []*model // in cfg.Models order
@@ -71,13 +84,14 @@ type Worker struct {
 	stopErr  error
 }
 
-// model is the serving state of one model. sub and held are guarded by
+// model is the serving state of one model. sub, held and paused are guarded by
 // Worker.mu; ad is read by batches and set by the watcher; the other fields
 // belong to the watcher goroutine.
 type model struct {
 	name      string
 	jobs      chan job // frames waiting for a batch
 	held      int      // frames received and not yet answered, at most cap(jobs)
+	paused    bool     // full: out of the queue group until half the room is free
 	ad        atomic.Pointer[adapterRef]
 	stats     *modelStats
 	sub       *nats.Subscription
@@ -175,6 +189,7 @@ func newWorker(cfg Config, backend Backend, log zerolog.Logger) *Worker {
 		subjects: messages.NewSubjects(cfg.SubjectPrefix),
 		log:      log.With().Str("worker", cfg.ID).Str("gpu", cfg.GPU).Logger(),
 		changed:  make(chan struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 	for _, name := range cfg.Models {
 		w.models = append(w.models, &model{name: name, stats: newModelStats(),
