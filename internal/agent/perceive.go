@@ -102,6 +102,7 @@ func (p *perceiver) analyse(ctx context.Context, img *image.RGBA) ([]messages.Bo
 		return nil, fmt.Errorf("%w: %w", messages.ErrInternal, err)
 	}
 
+	p.rec.frame(payload)
 	start = time.Now()
 	p.metrics.frames.Inc()
 	det, err := p.infer.request(ctx, p.model, p.subject, payload, f.Seq)

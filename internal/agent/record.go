@@ -10,8 +10,9 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
-// recorder publishes what one task run saw and did on the record subjects,
-// where the RECORDS stream keeps it for replay (internal/recording). The
+// recorder publishes what one task run saw and did: a copy of each frame on
+// its frame subject (kept by the FRAMES stream), and records on the record
+// subjects (kept by RECORDS), for replay (internal/recording). The
 // publishes are fire-and-forget: a lost record must never slow or fail a
 // task. A nil recorder records nothing.
 type recorder struct {
@@ -34,6 +35,14 @@ func newRecorder(a *agent, r *run) *recorder {
 // details reports whether detections and actions are published: a task
 // that asked never to be recorded publishes only its end.
 func (r *recorder) details() bool { return r != nil && r.task.Record != messages.RecordNever }
+
+// frame records a copy of the encoded frame f about to be sent for
+// inference.
+func (r *recorder) frame(payload []byte) {
+	if r.details() {
+		r.send(r.subj.Frame(r.task.ID, r.sandbox), "frame", payload)
+	}
+}
 
 // detections records what the model said about frame f (err when it said
 // nothing), and how long the request took.
@@ -109,10 +118,15 @@ func (r *recorder) setStep(i int) {
 
 func (r *recorder) publish(kind string, rec any) {
 	data, err := messages.EncodeRecord(rec)
-	if err == nil {
-		err = r.nc.Publish(r.subj.Record(r.task.ID, r.sandbox, kind), data)
-	}
 	if err != nil {
+		r.log.Debug().Err(err).Str("kind", kind).Msg("record not encoded")
+		return
+	}
+	r.send(r.subj.Record(r.task.ID, r.sandbox, kind), kind, data)
+}
+
+func (r *recorder) send(subject, kind string, data []byte) {
+	if err := r.nc.Publish(subject, data); err != nil {
 		r.log.Debug().Err(err).Str("kind", kind).Msg("record not published")
 	}
 }

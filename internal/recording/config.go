@@ -1,12 +1,15 @@
 // Package recording keeps what every task run saw and did, and replays it.
 //
-// Two JetStream streams hold a recording. FRAMES captures the inference
-// subjects (messages.Subjects.InferEvery) with NoAck, so every frame an
-// agent sends for inference is stored without the stream ever answering
-// the request. RECORDS keeps what the agents publish on the record
-// subjects: the detections each frame got, each target chosen with the
-// frame it was based on and the point used, and the end of each run. Both
-// are bounded by age and bytes; the oldest data goes first.
+// Two JetStream streams hold a recording. FRAMES keeps a copy of every
+// frame an agent sends for inference, which the agent publishes on
+// Subjects.Frame(task, sandbox). It does not capture the inference subjects
+// themselves: a stream there counts as a responder, so a request for a
+// model with no worker would wait for its timeout instead of failing at
+// once with no responders, which the agents' retries rely on. RECORDS keeps
+// what the agents publish on the record subjects: the detections each frame
+// got, each target chosen with the frame it was based on and the point
+// used, and the end of each run. Both are bounded by age and bytes; the
+// oldest frames go first.
 //
 // Load reads a task's (or a sandbox's time range of) frames and records
 // back, Replay sends the frames through today's workers and compares the
@@ -48,7 +51,8 @@ const (
 type Config struct {
 	// Mode is ModeAll, ModeTask or ModeOff; empty means ModeTask.
 	Mode Mode
-	// MaxAge drops frames and records older than this; 0 means DefaultMaxAge.
+	// MaxAge drops frames older than this (records live four times as
+	// long); 0 means DefaultMaxAge.
 	MaxAge time.Duration
 	// MaxBytes bounds the FRAMES stream; 0 means DefaultMaxBytes. RECORDS
 	// gets a tenth of it, since records are small.

@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -13,72 +14,31 @@ import (
 // loadFrames reads the frames the selection covers and joins the records
 // to them.
 func (r *Recording) loadFrames(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, recs *records) error {
+	sel := r.Selection
+	filter, from, to := subj.FramesOfTask(sel.Task), time.Time{}, time.Time{}
+	if sel.Task == "" {
+		filter, from, to = subj.FramesOfSandbox(sel.Sandbox), sel.From, sel.To
+	}
 	byKey := map[frameKey]*Frame{}
-	for _, w := range r.windows(recs) {
-		err := readStream(ctx, js, messages.FramesStream, subj.InferOfSandbox(w.sandbox), w.from,
-			func(m jetstream.Msg) (bool, error) {
-				if msgTime(m).After(w.to) {
-					return false, nil
-				}
-				r.addFrame(byKey, subj, m.Subject(), m.Data())
-				return true, nil
-			})
-		if err != nil {
-			return err
+	err := readStream(ctx, js, messages.FramesStream, filter, from, func(m jetstream.Msg) (bool, error) {
+		if !to.IsZero() && msgTime(m).After(to.Add(publishSlack)) {
+			return false, nil
 		}
+		r.addFrame(byKey, m.Data())
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
 	r.join(byKey, recs)
 	slices.SortFunc(r.Frames, func(a, b *Frame) int {
-		return int(a.Frame.CapturedAt - b.Frame.CapturedAt)
+		return cmp.Compare(a.Frame.CapturedAt, b.Frame.CapturedAt)
 	})
 	return nil
 }
 
-// window is a stretch of one sandbox's frames to read.
-type window struct {
-	sandbox  string
-	from, to time.Time
-}
-
-// windows returns what to read: the selected range of a sandbox, or for a
-// task the time its detections span in each sandbox it ran in.
-func (r *Recording) windows(recs *records) []window {
-	sel := r.Selection
-	if sel.Task == "" {
-		to := sel.To
-		if to.IsZero() {
-			to = time.Now()
-		}
-		return []window{{sandbox: sel.Sandbox, from: sel.From, to: to.Add(requestSlack)}}
-	}
-	var out []window
-	for _, sb := range recs.sandboxes() {
-		w := window{sandbox: sb}
-		for _, d := range recs.dets {
-			if d.Sandbox != sb {
-				continue
-			}
-			t := time.Unix(0, d.CapturedAt)
-			if w.from.IsZero() || t.Before(w.from) {
-				w.from = t
-			}
-			w.to = later(w.to, t.Add(requestSlack))
-		}
-		out = append(out, w)
-	}
-	return out
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// addFrame keeps one stored frame if the selection covers it. A frame sent
-// again after a timed-out request is stored twice; it is kept once.
-func (r *Recording) addFrame(byKey map[frameKey]*Frame, subj messages.Subjects, subject string, data []byte) {
+// addFrame keeps one stored frame if the selection covers it, once.
+func (r *Recording) addFrame(byKey map[frameKey]*Frame, data []byte) {
 	f, err := messages.DecodeFrame(data)
 	if err != nil {
 		return // not a frame this version understands; nothing to replay
@@ -91,8 +51,7 @@ func (r *Recording) addFrame(byKey map[frameKey]*Frame, subj messages.Subjects, 
 	if _, seen := byKey[k]; seen {
 		return
 	}
-	model, _, _ := subj.ParseInfer(subject)
-	fr := &Frame{Frame: f, Model: model}
+	fr := &Frame{Frame: f}
 	byKey[k] = fr
 	r.Frames = append(r.Frames, fr)
 }
@@ -108,8 +67,13 @@ func (r *Recording) join(byKey map[frameKey]*Frame, recs *records) {
 			r.Missing = append(r.Missing, *d)
 			continue
 		}
-		fr.Detections = d
+		fr.Detections, fr.Model = d, d.Model
 		seqs[runSeq{d.Task, d.Sandbox, d.Attempt, d.FrameSeq}] = fr
+	}
+	for _, fr := range r.Frames {
+		if fr.Model == "" {
+			fr.Model = recs.model(fr.Frame.Task)
+		}
 	}
 	for _, a := range recs.acts {
 		if fr, ok := seqs[runSeq{a.Task, a.Sandbox, a.Attempt, a.FrameSeq}]; ok {

@@ -109,8 +109,8 @@ func (s *system) worker(model string, dx int) {
 	s.subs = append(s.subs, sub)
 }
 
-// run plays an agent running task in sandbox: frames frames sent to
-// modelA, each recorded with its detections, a click on "Sign in" on the
+// run plays an agent running task in sandbox: frames frames recorded and
+// sent to modelA, each recorded with its detections, a click on "Sign in" on the
 // last, and the run's end. noise makes frames large (about 40 KB each).
 func (s *system) run(task, sandbox string, mode messages.RecordMode, frames int, ok, noise bool) {
 	t := s.t
@@ -145,6 +145,9 @@ func (s *system) run(task, sandbox string, mode messages.RecordMode, frames int,
 func (s *system) infer(f *messages.Frame) *messages.Detections {
 	s.t.Helper()
 	b, _ := messages.Encode(f)
+	if err := s.nc.Publish(subj.Frame(f.Task, f.Sandbox), b); err != nil { // as the agent does
+		s.t.Fatal(err)
+	}
 	m, err := s.nc.Request(subj.Infer(modelA, f.Sandbox), b, 5*time.Second)
 	if err != nil {
 		s.t.Fatalf("infer: %v", err)

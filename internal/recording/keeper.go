@@ -2,7 +2,6 @@ package recording
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,7 +15,7 @@ const (
 	// keeperConsumer is the durable consumer every dispatcher's keeper
 	// shares, so each run's end is handled once.
 	keeperConsumer = "recording-keeper"
-	// keeperAckWait leaves a keeper time to scan a long run's frames.
+	// keeperAckWait leaves a keeper time to purge a run on a slow store.
 	keeperAckWait = time.Minute
 	// keeperRetry spaces the attempts at a run whose forgetting failed.
 	keeperRetry = 5 * time.Second
@@ -109,50 +108,31 @@ func (s *Service) handleEnd(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	s.log.Info().Str("event", "recording_dropped").Str("task", run.Task).Str("sandbox", run.Sandbox).
-		Str("record", string(run.Record)).Bool("ok", run.OK).Int("frames", n).Msg("recording dropped")
+		Str("record", string(run.Record)).Bool("ok", run.OK).Uint64("frames", n).Msg("recording dropped")
 	_ = m.Ack()
 }
 
-// Forget deletes one run's records and frames, and returns how many frames
-// it deleted. Records are purged by subject; frames, whose subject names
-// only the sandbox, are found by scanning the run's time in its sandbox.
-func Forget(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, run messages.TaskRecord) (int, error) {
-	frames, err := js.Stream(ctx, messages.FramesStream)
-	if err != nil {
-		return 0, fmt.Errorf("recording: forget %s: %w", run.Task, err)
-	}
-	var seqs []uint64
-	from, to := time.Unix(0, run.StartedAt), time.Unix(0, run.EndedAt).Add(requestSlack)
-	err = readStream(ctx, js, messages.FramesStream, subj.InferOfSandbox(run.Sandbox), from,
-		func(m jetstream.Msg) (bool, error) {
-			if msgTime(m).After(to) {
-				return false, nil
-			}
-			if f, err := messages.DecodeFrame(m.Data()); err == nil && f.Task == run.Task &&
-				f.CapturedAt >= run.StartedAt && f.CapturedAt <= run.EndedAt {
-				meta, _ := m.Metadata()
-				seqs = append(seqs, meta.Sequence.Stream)
-			}
-			return true, nil
-		})
-	if err != nil {
-		return 0, err
-	}
-	for _, seq := range seqs {
-		if err := frames.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return 0, fmt.Errorf("recording: forget %s: delete frame %d: %w", run.Task, seq, err)
+// Forget deletes one run's frames and records, by subject.
+func Forget(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, run messages.TaskRecord) (uint64, error) {
+	var frames uint64
+	for _, p := range []struct{ stream, subject string }{
+		{messages.FramesStream, subj.Frame(run.Task, run.Sandbox)},
+		{messages.RecordsStream, subj.Record(run.Task, run.Sandbox, "*")},
+	} {
+		s, err := js.Stream(ctx, p.stream)
+		if err != nil {
+			return 0, fmt.Errorf("recording: forget %s: %w", run.Task, err)
+		}
+		before, err := s.Info(ctx, jetstream.WithSubjectFilter(p.subject))
+		if err == nil {
+			err = s.Purge(ctx, jetstream.WithPurgeSubject(p.subject))
+		}
+		if err != nil {
+			return 0, fmt.Errorf("recording: forget %s: purge %s: %w", run.Task, p.stream, err)
+		}
+		if p.stream == messages.FramesStream {
+			frames = before.State.Msgs
 		}
 	}
-	return len(seqs), purgeRecords(ctx, js, subj, run)
-}
-
-func purgeRecords(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, run messages.TaskRecord) error {
-	records, err := js.Stream(ctx, messages.RecordsStream)
-	if err == nil {
-		err = records.Purge(ctx, jetstream.WithPurgeSubject(subj.Record(run.Task, run.Sandbox, "*")))
-	}
-	if err != nil {
-		return fmt.Errorf("recording: forget %s: purge records: %w", run.Task, err)
-	}
-	return nil
+	return frames, nil
 }

@@ -27,9 +27,10 @@ const (
 	// fetchWait bounds one pull; a read ends as soon as nothing is pending,
 	// so this only matters when the server is slow.
 	fetchWait = 2 * time.Second
-	// requestSlack is how long after its capture a frame can reach the
-	// stream: the agent retries a request for up to a step's timeout.
-	requestSlack = time.Minute
+	// publishSlack is how long after its capture a frame or record can
+	// reach its stream: frames are published when encoded, records when
+	// the inference request (retries included) has ended.
+	publishSlack = time.Minute
 )
 
 // Selection says what Load reads: one task's runs, or the frames one
@@ -149,14 +150,13 @@ func (r *Recording) check(recs *records) error {
 			"or records older than the stream keeps)", r.Selection, ErrNothingRecorded)
 	}
 	first, last := recs.span()
-	return fmt.Errorf("recording: %s: %w: its %d frames were captured %s–%s, but stream %s now "+
-		"starts at %s (%s)", r.Selection, ErrFramesDropped, len(recs.dets), stamp(first), stamp(last),
-		messages.FramesStream, stamp(r.KeptSince), r.Limits)
+	kept := "holds no frames now"
+	if !r.KeptSince.IsZero() {
+		kept = "now starts at " + stamp(r.KeptSince)
+	}
+	return fmt.Errorf("recording: %s: %w: its %d frames were captured %s–%s, but stream %s %s (%s)",
+		r.Selection, ErrFramesDropped, len(recs.dets), stamp(first), stamp(last), messages.FramesStream, kept,
+		r.Limits)
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "(empty)"
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -24,11 +24,7 @@ func (s *system) replay(sel Selection, model string) *Result {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	p, err := NewReplayer(s.nc, subj, zerolog.Nop())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	res, err := p.Replay(ctx(s.t), rec, ReplayConfig{Model: model})
+	res, err := NewReplayer(s.nc, subj, zerolog.Nop()).Replay(ctx(s.t), rec, ReplayConfig{Model: model})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -41,7 +37,11 @@ func TestReplayThroughSameModelReportsNoChange(t *testing.T) {
 	s.run("t1", "sb1", "", 3, true, false)
 	s.run("other", "sb1", "", 2, true, false) // same sandbox, later task
 
+	stored := s.framesStored(t)
 	res := s.replay(Selection{Task: "t1"}, "")
+	if after := s.framesStored(t); after != stored {
+		t.Fatalf("FRAMES held %d frames before the replay and %d after: the replay was recorded", stored, after)
+	}
 	if len(res.Frames) != 3 {
 		t.Fatalf("replayed %d frames, want 3", len(res.Frames))
 	}
@@ -190,12 +190,24 @@ func TestOnFailureKeepsOnlyFailedRuns(t *testing.T) {
 	}
 }
 
+func (s *system) framesStored(t *testing.T) uint64 {
+	st, err := s.js.Stream(ctx(t), messages.FramesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
 func (s *system) framesIn(t *testing.T, sandbox string) int {
 	st, err := s.js.Stream(ctx(t), messages.FramesStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx(t), jetstreamSubjects(subj.InferOfSandbox(sandbox)))
+	info, err := st.Info(ctx(t), jetstreamSubjects(subj.FramesOfSandbox(sandbox)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +234,7 @@ func TestRetentionDropsOldFramesAndReplaySaysSo(t *testing.T) {
 	if !errors.Is(err, ErrFramesDropped) {
 		t.Fatalf("load of a dropped run: %v, want ErrFramesDropped", err)
 	}
-	for _, want := range []string{"task old", "2 frames", "now starts at", "max bytes 204800"} {
+	for _, want := range []string{"task old", "its 2 frames were captured", "now starts at", "max bytes 204800"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %q does not say %q", err, want)
 		}
@@ -285,12 +297,46 @@ func TestReplayAtOriginalPace(t *testing.T) {
 		t.Fatalf("load: %v", err)
 	}
 	gap := time.Duration(rec.Frames[1].Frame.CapturedAt - rec.Frames[0].Frame.CapturedAt)
-	p, _ := NewReplayer(s.nc, subj, zerolog.Nop())
+	p := NewReplayer(s.nc, subj, zerolog.Nop())
 	res, err := p.Replay(ctx(t), rec, ReplayConfig{Pace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Took < gap {
 		t.Fatalf("paced replay took %s, less than the recorded gap %s", res.Took, gap)
+	}
+}
+
+func TestMaxAgeDropsFramesBeforeRecords(t *testing.T) {
+	s := newSystem(t, Config{MaxAge: 500 * time.Millisecond})
+	s.run("aged", "sb8", "", 2, false, false)
+	if _, err := Load(ctx(t), s.js, subj, Selection{Task: "aged"}); err != nil {
+		t.Fatalf("fresh run: %v", err)
+	}
+	eventually(t, 10*time.Second, "frames older than max age still stored", func() bool {
+		return s.framesStored(t) == 0
+	})
+	_, err := Load(ctx(t), s.js, subj, Selection{Task: "aged"})
+	if !errors.Is(err, ErrFramesDropped) || !strings.Contains(err.Error(), "max age 500ms") {
+		t.Fatalf("load after max age: %v, want ErrFramesDropped naming the limit", err)
+	}
+	t.Log(err)
+}
+
+func TestReplayToMissingModelStopsAtOnce(t *testing.T) {
+	s := newSystem(t, Config{})
+	s.run("t9", "sb9", "", 3, true, false)
+	rec, err := Load(ctx(t), s.js, subj, Selection{Task: "t9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewReplayer(s.nc, subj, zerolog.Nop())
+	start := time.Now()
+	_, err = p.Replay(ctx(t), rec, ReplayConfig{Model: "nobody", FrameTimeout: 300 * time.Millisecond})
+	if !errors.Is(err, ErrNoWorker) || !strings.Contains(err.Error(), `model "nobody"`) {
+		t.Fatalf("replay to a model nobody serves: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("gave up after %s, not after the first frame", took)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,15 +34,14 @@ func (r *records) span() (first, last time.Time) {
 	return first, last
 }
 
-// sandboxes returns the sandboxes the detections came from.
-func (r *records) sandboxes() []string {
-	var out []string
-	for _, d := range r.dets {
-		if !slices.Contains(out, d.Sandbox) {
-			out = append(out, d.Sandbox)
+// model returns the model task ran with, as its run end recorded it.
+func (r *records) model(task string) string {
+	for _, run := range r.runs {
+		if run.Task == task && run.Model != "" {
+			return run.Model
 		}
 	}
-	return out
+	return messages.DefaultModel
 }
 
 // loadRecords reads the records sel selects.
@@ -54,7 +52,7 @@ func loadRecords(ctx context.Context, js jetstream.JetStream, subj messages.Subj
 	}
 	out := &records{}
 	err := readStream(ctx, js, messages.RecordsStream, filter, start, func(m jetstream.Msg) (bool, error) {
-		if ts := msgTime(m); sel.Task == "" && !sel.To.IsZero() && ts.After(sel.To.Add(requestSlack)) {
+		if ts := msgTime(m); sel.Task == "" && !sel.To.IsZero() && ts.After(sel.To.Add(publishSlack)) {
 			return false, nil
 		}
 		return true, out.add(m.Subject(), m.Data(), sel)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -25,6 +24,9 @@ const (
 	// noWorkerRetry spaces the attempts while no worker listens.
 	noWorkerRetry = 200 * time.Millisecond
 )
+
+// ErrNoWorker means no worker listened for the model a replay asked for.
+var ErrNoWorker = errors.New("no worker answered for model")
 
 // ReplayConfig says how to replay.
 type ReplayConfig struct {
@@ -47,6 +49,7 @@ type FrameResult struct {
 	Took     time.Duration
 	Diff     BoxDiff
 	Targets  []TargetCheck
+	err      error
 }
 
 // Result is a whole replay.
@@ -86,31 +89,24 @@ func (r *Result) FramesChanged() int {
 // Replayer sends recorded frames through today's workers.
 type Replayer struct {
 	nc   *nats.Conn
-	js   jetstream.JetStream
 	subj messages.Subjects
 	log  zerolog.Logger
 }
 
 // NewReplayer returns a replayer on nc. The log receives one line per
 // replay, not per frame.
-func NewReplayer(nc *nats.Conn, subj messages.Subjects, log zerolog.Logger) (*Replayer, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("recording: jetstream: %w", err)
-	}
-	return &Replayer{nc: nc, js: js, subj: subj, log: log}, nil
+func NewReplayer(nc *nats.Conn, subj messages.Subjects, log zerolog.Logger) *Replayer {
+	return &Replayer{nc: nc, subj: subj, log: log}
 }
 
 // Replay sends rec's frames, in capture order, to the workers and compares
 // what they say with what was recorded. The frames go out under a sandbox
-// name of their own ("replay-…"), and are purged from FRAMES afterwards so
-// that a replay is not itself recorded.
+// name of their own ("replay-…"); they are not recorded again.
 func (p *Replayer) Replay(ctx context.Context, rec *Recording, cfg ReplayConfig) (*Result, error) {
 	if cfg.FrameTimeout <= 0 {
 		cfg.FrameTimeout = DefaultFrameTimeout
 	}
 	token := "replay-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	defer p.purge(ctx, token)
 	res := &Result{Recording: rec, Pace: cfg.Pace, Started: time.Now()}
 	for i, f := range rec.Frames {
 		if cfg.Pace && i > 0 {
@@ -122,6 +118,10 @@ func (p *Replayer) Replay(ctx context.Context, rec *Recording, cfg ReplayConfig)
 		fr, err := p.frame(ctx, f, cfg, token)
 		if err != nil {
 			return nil, err
+		}
+		if errors.Is(fr.err, ErrNoWorker) {
+			// Every other frame would wait just as long for nobody.
+			return nil, fmt.Errorf("recording: replay of %s: %w", rec.Selection, fr.err)
 		}
 		res.Frames = append(res.Frames, fr)
 	}
@@ -150,7 +150,7 @@ func (p *Replayer) frame(ctx context.Context, f *Frame, cfg ReplayConfig, token 
 		recorded = f.Detections.Boxes
 	}
 	if err != nil {
-		fr.Error = err.Error()
+		fr.Error, fr.err = err.Error(), err
 	} else {
 		fr.Replayed, fr.Worker = det.Boxes, det.Worker
 		fr.Diff = DiffBoxes(recorded, det.Boxes)
@@ -180,12 +180,12 @@ func (p *Replayer) request(ctx context.Context, f *Frame, model, token string, t
 		case err == nil:
 			return decodeReply(msg.Data, f.Frame.Seq)
 		case ctx.Err() != nil && errors.Is(err, nats.ErrNoResponders):
-			return nil, fmt.Errorf("no worker for model %q answered within %s", model, timeout)
+			return nil, fmt.Errorf("%w %q within %s", ErrNoWorker, model, timeout)
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("no reply from the workers of model %q within %s", model, timeout)
 		case errors.Is(err, nats.ErrNoResponders):
 			if sleepUntil(ctx, time.Now().Add(noWorkerRetry)) != nil {
-				return nil, fmt.Errorf("no worker for model %q answered within %s", model, timeout)
+				return nil, fmt.Errorf("%w %q within %s", ErrNoWorker, model, timeout)
 			}
 		case !errors.Is(err, context.DeadlineExceeded):
 			return nil, fmt.Errorf("request on %s: %w", subject, err)
@@ -205,19 +205,6 @@ func decodeReply(data []byte, seq uint64) (*messages.Detections, error) {
 		return nil, fmt.Errorf("reply is for frame %d, not %d", det.Seq, seq)
 	}
 	return &det, nil
-}
-
-// purge removes the replay's own frames from FRAMES.
-func (p *Replayer) purge(ctx context.Context, token string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	s, err := p.js.Stream(ctx, messages.FramesStream)
-	if err == nil {
-		err = s.Purge(ctx, jetstream.WithPurgeSubject(p.subj.InferOfSandbox(token)))
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		p.log.Warn().Err(err).Str("sandbox", token).Msg("replayed frames not purged from FRAMES")
-	}
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

@@ -9,21 +9,23 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
+// recordsOutlive is how many times longer records are kept than frames:
+// records are small, and a replay of frames that are gone can then say that
+// they were dropped, and when, rather than that nothing was recorded.
+const recordsOutlive = 4
+
 // streamConfigs returns the FRAMES and RECORDS streams for cfg.
 func streamConfigs(subj messages.Subjects, cfg Config) (frames, records jetstream.StreamConfig) {
 	frames = jetstream.StreamConfig{
 		Name:        messages.FramesStream,
-		Description: "screenfleet frames sent for inference, kept for replay",
-		Subjects:    []string{subj.InferEvery()},
-		// The frames are requests: without NoAck the stream would answer
-		// each with its PubAck before any worker could (protocols.md 3.4).
-		NoAck:     true,
-		Retention: jetstream.LimitsPolicy,
-		Discard:   jetstream.DiscardOld,
-		Storage:   jetstream.FileStorage,
-		MaxAge:    cfg.MaxAge,
-		MaxBytes:  cfg.MaxBytes,
-		Replicas:  cfg.Replicas,
+		Description: "screenfleet frames sent for inference (copies the agents publish), kept for replay",
+		Subjects:    []string{subj.FramesAll()},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Storage:     jetstream.FileStorage,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    cfg.MaxBytes,
+		Replicas:    cfg.Replicas,
 	}
 	records = jetstream.StreamConfig{
 		Name:        messages.RecordsStream,
@@ -32,7 +34,7 @@ func streamConfigs(subj messages.Subjects, cfg Config) (frames, records jetstrea
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		Storage:     jetstream.FileStorage,
-		MaxAge:      cfg.MaxAge,
+		MaxAge:      cfg.MaxAge * recordsOutlive,
 		MaxBytes:    max(cfg.MaxBytes/10, 1<<20),
 		Replicas:    cfg.Replicas,
 	}

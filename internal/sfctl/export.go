@@ -26,7 +26,7 @@ sizes, the detections recorded for it and the targets chosen on it.`,
 			defer c.close()
 			rec, err := recording.Load(cmd.Context(), c.js, c.sub, recording.Selection{Task: args[0]})
 			if err != nil {
-				return err
+				return loadExit(err)
 			}
 			idx, err := recording.Export(args[1], rec)
 			if err != nil {

@@ -1,6 +1,7 @@
 package sfctl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -32,7 +33,9 @@ was recorded about them (stream RECORDS), sends the frames through the workers
 running now, and compares: boxes added, removed, moved (by IoU) or read
 differently, and whether each target the task chose would be chosen again at
 the same point. It prints a table and exits with status 1 when a chosen
-target changed, so it can gate a model upgrade in CI.
+target changed, so it can gate a model upgrade in CI, and with status 3 when
+there is nothing to replay (not recorded, or the frames were dropped by the
+FRAMES stream's limits).
 
 Select a task by id, or a sandbox and a time range (--sandbox, --from, --to).`,
 		Example: `  sfctl replay login-001
@@ -102,12 +105,9 @@ func runReplay(cmd *cobra.Command, g *globals, o replayOpts, sel recording.Selec
 	ctx := cmd.Context()
 	rec, err := recording.Load(ctx, c.js, c.sub, sel)
 	if err != nil {
-		return err
+		return loadExit(err)
 	}
-	p, err := recording.NewReplayer(c.nc, c.sub, logging.New("sfctl", g.logFormat, g.logLevel))
-	if err != nil {
-		return err
-	}
+	p := recording.NewReplayer(c.nc, c.sub, logging.New("sfctl", g.logFormat, g.logLevel))
 	res, err := p.Replay(ctx, rec, recording.ReplayConfig{Model: o.model, Pace: o.pace, FrameTimeout: o.frameTimeout})
 	if err != nil {
 		return err
@@ -126,6 +126,17 @@ func runReplay(cmd *cobra.Command, g *globals, o replayOpts, sel recording.Selec
 		return withExit(1, fmt.Errorf("%d recorded targets would no longer be chosen at the same point", n))
 	}
 	return nil
+}
+
+// exitNothingToReplay is the exit status when the selection has no frames.
+const exitNothingToReplay = 3
+
+// loadExit gives a failed load its exit status.
+func loadExit(err error) error {
+	if errors.Is(err, recording.ErrNothingRecorded) || errors.Is(err, recording.ErrFramesDropped) {
+		return withExit(exitNothingToReplay, err)
+	}
+	return err
 }
 
 // recordFlags are the recording settings of `sfctl dev`.

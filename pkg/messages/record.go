@@ -10,8 +10,8 @@ import (
 
 // Names of the JetStream streams that keep recordings.
 const (
-	// FramesStream keeps every frame sent for inference (the Infer
-	// subjects), with NoAck so that it never answers a request.
+	// FramesStream keeps a copy of every frame an agent sent for
+	// inference (Subjects.Frame).
 	FramesStream = "FRAMES"
 	// RecordsStream keeps what the agents recorded: detections, actions and
 	// task ends.

@@ -2,6 +2,9 @@ package messages
 
 import (
 	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -121,5 +124,30 @@ func TestRecordModeKeep(t *testing.T) {
 	task.Defaults()
 	if err := task.Validate(); err == nil {
 		t.Fatal("an unknown record mode was accepted")
+	}
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden record bytes in testdata")
+
+// The canonical bytes of a record are a contract with every tool that
+// hashes or diffs recordings: they change only on purpose (go test
+// -update), with the version bumped.
+func TestDetectionRecordGoldenBytes(t *testing.T) {
+	got, err := EncodeRecord(sampleDetectionRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "detection_record.msgpack")
+	if *updateGolden {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("canonical bytes changed:\n got %x\nwant %x", got, want)
 	}
 }

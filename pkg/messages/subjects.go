@@ -73,11 +73,23 @@ func CheckToken(kind, v string) error {
 // sandboxes it holds (a messages.SandboxList each); sfctl gathers the replies.
 func (s Subjects) SandboxList() string { return s.prefix + ".sandboxes.list" }
 
-// InferEvery matches every inference subject; the FRAMES stream captures it.
-func (s Subjects) InferEvery() string { return s.prefix + ".infer.>" }
+// Frame is where an agent publishes a copy of each frame it sends for
+// inference, for the FRAMES stream to keep. The frames are not recorded
+// from the Infer subjects themselves: a stream listening there would count
+// as a responder, and requests would time out instead of failing at once
+// with no responders when no worker listens.
+func (s Subjects) Frame(task, sandbox string) string {
+	return s.prefix + ".frames." + task + "." + sandbox
+}
 
-// InferOfSandbox matches the frames one sandbox sends, for every model.
-func (s Subjects) InferOfSandbox(sandbox string) string { return s.prefix + ".infer.*." + sandbox }
+// FramesAll matches every recorded frame; the FRAMES stream captures it.
+func (s Subjects) FramesAll() string { return s.prefix + ".frames.>" }
+
+// FramesOfTask matches the recorded frames of one task.
+func (s Subjects) FramesOfTask(task string) string { return s.prefix + ".frames." + task + ".*" }
+
+// FramesOfSandbox matches the recorded frames of one sandbox.
+func (s Subjects) FramesOfSandbox(sandbox string) string { return s.prefix + ".frames.*." + sandbox }
 
 // Record is where an agent publishes a record of kind (RecordKindDetections,
 // RecordKindAction, RecordKindEnd) for a task run in a sandbox.
@@ -98,17 +110,3 @@ func (s Subjects) RecordsOfSandbox(sandbox string) string {
 
 // RecordEnds matches the end record of every task run.
 func (s Subjects) RecordEnds() string { return s.prefix + ".rec.*.*." + RecordKindEnd }
-
-// ParseInfer splits an Infer subject into its model and sandbox; ok is
-// false when subject is not one.
-func (s Subjects) ParseInfer(subject string) (model, sandbox string, ok bool) {
-	rest, found := strings.CutPrefix(subject, s.prefix+".infer.")
-	if !found {
-		return "", "", false
-	}
-	model, sandbox, found = strings.Cut(rest, ".")
-	if !found || model == "" || sandbox == "" || strings.Contains(sandbox, ".") {
-		return "", "", false
-	}
-	return model, sandbox, true
-}
