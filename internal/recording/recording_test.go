@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"golang.org/x/net/html"
 
@@ -338,5 +339,17 @@ func TestReplayToMissingModelStopsAtOnce(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("gave up after %s, not after the first frame", took)
+	}
+}
+
+// Recording must not listen on the inference subjects: a stream there
+// would count as a responder, and a request for a model nobody serves
+// would wait for its timeout instead of failing at once.
+func TestRecordingKeepsNoResponders(t *testing.T) {
+	s := newSystem(t, Config{})
+	start := time.Now()
+	_, err := s.nc.Request(subj.Infer("nobody", "sb10"), []byte("frame"), 5*time.Second)
+	if !errors.Is(err, nats.ErrNoResponders) || time.Since(start) > time.Second {
+		t.Fatalf("request with no worker: %v after %s, want no responders at once", err, time.Since(start))
 	}
 }
