@@ -16,13 +16,16 @@ type agentWatch struct {
 	scrapes  int    // successful scrapes of its /metrics
 	captures float64
 	err      error
+	// running is the dispatcher's gauge of running sandboxes, read while
+	// sfctl listed this one.
+	running float64
 }
 
 // watchAgent follows the sandbox's agent until the task is final: it reads
 // the agent's log (removed with the sandbox, so it is kept as last read),
 // finds the agent's metrics address there, scrapes it, and lists the
 // sandboxes and workers with sfctl while the task runs.
-func watchAgent(t *testing.T, sandbox, id string) agentWatch {
+func watchAgent(t *testing.T, sandbox, id, dispatcherURL string) agentWatch {
 	t.Helper()
 	logPath := filepath.Join(os.TempDir(), "screenfleet-sandboxes", sandbox, "agentd.log")
 	var w agentWatch
@@ -36,6 +39,9 @@ func watchAgent(t *testing.T, sandbox, id string) agentWatch {
 		}
 		if !listed {
 			listed = checkSfctlDuring(t, sandbox, id)
+			if listed {
+				w.running = scrape(t, dispatcherURL)[`sf_dispatcher_sandboxes{runtime="process",state="running"}`]
+			}
 		}
 		if out, _ := sfctl("status", id); strings.Contains(string(out), "SUCCEEDED") || strings.Contains(string(out), "FAILED") {
 			break
@@ -77,8 +83,8 @@ func agentHTTP(log string) string {
 func checkSfctlDuring(t *testing.T, sandbox, id string) bool {
 	t.Helper()
 	out, err := sfctl("workers")
-	if err != nil && !strings.Contains(string(out), "no workers registered") {
-		t.Errorf("sfctl workers: %v\n%s", err, out)
+	if err != nil || !regexp.MustCompile(`\scpu\s+ocr\s+yes\s`).Match(out) {
+		t.Errorf("sfctl workers does not list a ready ocr worker: %v\n%s", err, out)
 	}
 	out, err = sfctl("sandboxes")
 	if err != nil {

@@ -35,12 +35,15 @@ func TestFleetIsObservable(t *testing.T) {
 	id := "e2e-observe"
 	submitJSON(t, []byte(observeTask(id)), id)
 	sb := waitSandbox(t, id)
-	logs := watchAgent(t, sb, id)
+	logs := watchAgent(t, sb, id, daemons["dispatcher"])
 	st := waitFinal(t, id, taskLimit)
 	requireSucceeded(t, st)
 
 	for name, url := range daemons {
 		checkMoved(t, name, before[name], scrape(t, url))
+	}
+	if logs.running < 1 {
+		t.Errorf("while the task ran, the dispatcher's running sandboxes gauge read %v", logs.running)
 	}
 	if logs.scrapes == 0 || logs.captures == 0 {
 		t.Errorf("the agent's /metrics never showed a capture (%d scrapes, %v)", logs.scrapes, logs.err)
