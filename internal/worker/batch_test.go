@@ -92,3 +92,30 @@ func TestBatchOfOne(t *testing.T) {
 		t.Fatalf("largest batch %d in %d calls, want 20 calls of 1", b.maxBatch.Load(), b.calls.Load())
 	}
 }
+
+// C09: a backend whose engine really takes batches of 1 while its config
+// says more rejects a batch as INVALID_ARGUMENT; the worker splits the batch
+// and serves every frame, and counts the split.
+func TestInvalidBatchIsSplit(t *testing.T) {
+	url := startNATS(t)
+	nc := connect(t, url)
+	b := newFakeBackend(true)
+	b.echo, b.latency, b.maxReal = true, 20*time.Millisecond, 1
+	reg := prometheus.NewRegistry()
+	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 1, MaxQueued: 100, Registry: reg}, b)
+	waitReady(t, w)
+
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			if err := requestEcho(nc, 0, i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if metricValue(t, reg, "sf_worker_batch_splits_total", nil) == 0 || b.frames.Load() != 12 {
+		t.Fatalf("splits %v, frames served %d: want batches split and all 12 served",
+			metricValue(t, reg, "sf_worker_batch_splits_total", nil), b.frames.Load())
+	}
+}

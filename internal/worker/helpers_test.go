@@ -66,6 +66,7 @@ type fakeBackend struct {
 	frames   atomic.Int64 // images over all calls
 	maxBatch atomic.Int64
 	echo     bool // each box's text is its image's bytes, set before use
+	maxReal  int  // when set, batches larger than this fail as invalid (C09)
 }
 
 func newFakeBackend(ready bool) *fakeBackend {
@@ -85,6 +86,10 @@ func (b *fakeBackend) Ready(_ context.Context, model string) error {
 func (b *fakeBackend) InferBoxes(ctx context.Context, _ string, images [][]byte,
 ) ([][]messages.Box, error) {
 	b.calls.Add(1)
+	if b.maxReal > 0 && len(images) > b.maxReal {
+		return nil, status.Errorf(codes.InvalidArgument, "dimension 0 to be between 1 and %d but received %d",
+			b.maxReal, len(images))
+	}
 	b.frames.Add(int64(len(images)))
 	storeMax(&b.maxBatch, int64(len(images)))
 	n := b.inFlight.Add(1)
@@ -147,6 +152,13 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // count returns how many lines carry "event":event.
