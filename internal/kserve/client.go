@@ -13,10 +13,12 @@ import (
 )
 
 // MaxMessageSize is the gRPC message limit the client and inferd use each
-// way. grpc-go's default receive limit of 4 MiB is smaller than one batch of
-// full-HD PNG frames; 64 MiB holds a batch of 8 with room to spare and still
-// bounds what a broken peer can make us allocate.
-const MaxMessageSize = 64 << 20
+// way. grpc-go's default receive limit of 4 MiB is smaller than one YOLOv8
+// input at 640 (4.9 MB FP32) or a batch of full-HD PNG frames; 256 MiB
+// holds a batch of 32 letterboxed 640x640 tensors (157 MB) or its raw
+// outputs (90 MB) with room to spare, and still bounds what a broken peer
+// can make us allocate (Triton itself allows 2 GiB).
+const MaxMessageSize = 256 << 20
 
 // ErrNotReady matches the error Ready returns when the server or the model
 // answered but is not ready.
