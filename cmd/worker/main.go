@@ -1,5 +1,8 @@
 // Command worker answers inference requests from screenfleet agents with one
-// KServe v2 backend: Triton on a GPU, or inferd on the CPU.
+// KServe v2 backend: Triton on a GPU (--gpu names it: an index or a device
+// UUID), or inferd on the CPU. It batches frames dynamically (--max-batch,
+// --max-wait), serves boxes models and YOLOv8 tensor models (--adapter,
+// --labels, --yolo-*), and registers as the NATS service sf-worker.
 //
 // Every flag can also be set from the environment with the SF_ prefix, e.g.
 // SF_NATS_URL or SF_GPU.
@@ -70,20 +73,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cfg.GPU, "gpu", worker.DefaultGPU, `device behind the backend: "cpu", an index or a UUID`)
 	fs.StringVar(&o.cfg.ID, "id", "", "worker id (default host-gpu-pid)")
 	fs.IntVar(&o.cfg.MaxInFlight, "max-in-flight", 0, "concurrent backend calls (default 2 x CPUs)")
-	fs.IntVar(&o.cfg.MaxBatch, "max-batch", worker.DefaultMaxBatch,
-		"most frames per backend call (1: no batching; the model's max_batch_size caps it)")
-	fs.DurationVar(&o.cfg.MaxWait, "max-wait", worker.DefaultMaxWait,
-		"how long a batch's first frame may wait for more (negative: never)")
-	fs.IntVar(&o.cfg.MaxQueued, "max-queued", 0, "frames waiting per model beyond the batches in flight "+
-		"before new ones are refused (default max(4 x max-in-flight, 2 x max-batch))")
-	fs.StringVar(&o.adapters, "adapter", "", "model=auto|boxes|yolo,... (default auto: from model metadata)")
-	fs.StringVar(&o.labels, "labels", "", "model=FILE,...: class names of YOLO models, one per line")
-	fs.Float64Var(&o.score, "yolo-score", 0.25, "YOLO score threshold")
-	fs.Float64Var(&o.iou, "yolo-iou", 0.5, "YOLO NMS IoU threshold")
-	fs.BoolVar(&o.cfg.YOLO.Area, "yolo-area", false,
-		"letterbox shrinking frames by averaging (keeps 1 px outlines) instead of Ultralytics' bilinear")
-	fs.BoolVar(&o.cfg.YOLO.PerClass, "yolo-per-class-nms", false,
-		"NMS per class (default class-agnostic: one box per UI element)")
+	batchFlags(fs, &o)
 	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", worker.DefaultRequestTimeout,
 		"bound on one backend call")
 	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "subject prefix")
@@ -118,6 +108,24 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// batchFlags declares the flags of batching and of the model adapters.
+func batchFlags(fs *flag.FlagSet, o *options) {
+	fs.IntVar(&o.cfg.MaxBatch, "max-batch", worker.DefaultMaxBatch,
+		"most frames per backend call (1: no batching; the model's max_batch_size caps it)")
+	fs.DurationVar(&o.cfg.MaxWait, "max-wait", worker.DefaultMaxWait,
+		"how long a batch's first frame may wait for more (negative: never)")
+	fs.IntVar(&o.cfg.MaxQueued, "max-queued", 0, "frames waiting per model beyond the batches in flight "+
+		"before new ones are refused (default max(4 x max-in-flight, 2 x max-batch))")
+	fs.StringVar(&o.adapters, "adapter", "", "model=auto|boxes|yolo,... (default auto: from model metadata)")
+	fs.StringVar(&o.labels, "labels", "", "model=FILE,...: class names of YOLO models, one per line")
+	fs.Float64Var(&o.score, "yolo-score", 0.25, "YOLO score threshold")
+	fs.Float64Var(&o.iou, "yolo-iou", 0.5, "YOLO NMS IoU threshold")
+	fs.BoolVar(&o.cfg.YOLO.Area, "yolo-area", false,
+		"letterbox shrinking frames by averaging (keeps 1 px outlines) instead of Ultralytics' bilinear")
+	fs.BoolVar(&o.cfg.YOLO.PerClass, "yolo-per-class-nms", false,
+		"NMS per class (default class-agnostic: one box per UI element)")
 }
 
 // splitPairs reads "k=v,k=v" into a map.
