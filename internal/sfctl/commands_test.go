@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -170,4 +172,64 @@ func TestCompletionOffersTaskIDs(t *testing.T) {
 	}
 	got := complete("status", "") + complete("cancel", "") + complete("cancel", "s") + complete("tasks", "--output", "")
 	golden(t, "completion", got)
+}
+
+// runAsync runs sfctl with args in the background; wait returns its output.
+func (e *fleetEnv) runAsync(args ...string) (out *syncBuffer, wait func() string) {
+	out = &syncBuffer{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		root := newRoot(out, func() time.Time { return fixedNow })
+		root.SetArgs(append(args, "--nats-url", e.url))
+		root.SetOut(out)
+		root.SetErr(out)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := root.ExecuteContext(ctx); err != nil {
+			_, _ = out.Write([]byte("error: " + err.Error() + "\n"))
+		}
+	}()
+	return out, func() string { <-done; return out.String() }
+}
+
+func TestStatusFollowPrintsStepsUntilTheEnd(t *testing.T) {
+	e := newFleetEnv(t)
+	e.openBucket()
+	st := sampleTasks()[2] // running, one step done
+	e.put(st)
+	out, wait := e.runAsync("status", "search-3", "--follow")
+	waitOutput(t, out, "[1/4] wait_for")
+	st.Steps = append(st.Steps, messages.StepResult{Index: 1, Action: messages.ActionClick, OK: true,
+		Detail: `clicked "Go" at (5,5)`, Duration: messages.Duration(200 * time.Millisecond)})
+	e.put(st)
+	waitOutput(t, out, "[2/4] click")
+	st.State, st.FinishedAt, st.Code, st.Error = messages.StateFailed, fixedNow, messages.CodeDeadline, "task deadline 1m exceeded at step 3 of 4"
+	e.put(st)
+	golden(t, "status_follow", wait())
+}
+
+func TestCancelWaitsForTheSandbox(t *testing.T) {
+	e := newFleetEnv(t)
+	e.openBucket()
+	for _, st := range sampleTasks() {
+		e.put(st)
+	}
+	// The dispatcher lists the task's sandbox twice more, then no longer.
+	var asked atomic.Int32
+	full, _ := messages.Encode(messages.SandboxList{Dispatcher: "host-d2", Runtime: "docker", Capacity: 4,
+		Sandboxes: []messages.SandboxInfo{{ID: "sb-777aaa", State: messages.SandboxStopping, Task: "search-3"}}})
+	empty, _ := messages.Encode(messages.SandboxList{Dispatcher: "host-d2", Runtime: "docker", Capacity: 4})
+	sub, err := e.nc.Subscribe(e.sub.SandboxList(), func(m *nats.Msg) {
+		if asked.Add(1) <= 2 {
+			_ = m.Respond(full)
+		} else {
+			_ = m.Respond(empty)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	golden(t, "cancel_wait", e.run("cancel", "--wait", "search-3"))
 }

@@ -14,13 +14,17 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var output string
+	var followIt bool
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show a task's state and step log",
 		Long: `status shows one task from the task state bucket: its state and attempt, the
-sandbox it ran in, each step with its duration and what it did, and for a
-task that failed, the error and the texts that were on screen.`,
+sandbox it ran in, each step with its duration, what it did and where its time
+went, and for a task that failed, the error and the texts that were on screen.
+With --follow it keeps printing steps until the task ends, and exits 1 if it
+did not succeed.`,
 		Example: `  sfctl status login-001
+  sfctl status login-001 --follow
   sfctl status login-001 -o json | jq '.steps[] | {action, duration}'`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTaskIDs(g, true),
@@ -28,36 +32,48 @@ task that failed, the error and the texts that were on screen.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			st, err := readStatus(cmd.Context(), g, args[0])
-			if err != nil {
-				return err
+			if followIt && output == outputJSON {
+				return withExit(2, errors.New("--follow prints steps as they come: use it without -o json"))
 			}
-			if output == outputJSON {
-				return writeJSON(g.out, st)
-			}
-			newPrinter(g.out).full(st)
-			return nil
+			return runStatus(cmd.Context(), g, args[0], output, followIt)
 		},
 	}
 	outputFlag(cmd, &output)
+	cmd.Flags().BoolVarP(&followIt, "follow", "f", false, "keep printing until the task ends; exit 1 if it failed")
 	return cmd
 }
 
-// readStatus reads one task's state, saying what to do when it is unknown.
-func readStatus(ctx context.Context, g *globals, id string) (messages.TaskStatus, error) {
+func runStatus(ctx context.Context, g *globals, id, output string, followIt bool) error {
 	c, kv, err := g.connectTasks(ctx)
 	if err != nil {
-		return messages.TaskStatus{}, err
+		return err
 	}
 	defer c.close()
 	st, ok, err := getStatus(ctx, kv, id)
 	if err != nil {
-		return st, err
+		return err
 	}
 	if !ok {
-		return st, fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); was it submitted to this server?", id)
+		return fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); was it submitted to this server?", id)
 	}
-	return st, nil
+	if output == outputJSON {
+		return writeJSON(g.out, st)
+	}
+	p := newPrinter(g.out)
+	p.full(st)
+	if !followIt {
+		return nil
+	}
+	if !st.State.Final() {
+		p.printed, p.state, p.attempt = len(st.Steps), st.State, st.Attempt
+		if st, err = follow(ctx, kv, id, p); err != nil {
+			return err
+		}
+	}
+	if st.State != messages.StateSucceeded {
+		return withExit(1, fmt.Errorf("task %s %s", id, st.State))
+	}
+	return nil
 }
 
 // quietWarning is how long follow waits for a first state before it says
