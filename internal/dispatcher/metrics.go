@@ -82,7 +82,15 @@ func (m *metrics) init() {
 		m.tasks.WithLabelValues(string(s))
 	}
 	m.tasks.WithLabelValues(stateDeadLetter)
+	// Every reason a task can fail for, at zero, so that a dashboard shows
+	// a zero rate rather than no data: a fixed set of about fifteen.
 	m.finished.WithLabelValues(string(messages.StateSucceeded), messages.CodeOK.Name())
+	m.finished.WithLabelValues(string(messages.StateCancelled), messages.CodeCancelled.Name())
+	for _, c := range messages.Codes() {
+		if c != messages.CodeOK {
+			m.finished.WithLabelValues(string(messages.StateFailed), c.Name())
+		}
+	}
 	for _, s := range []string{sandboxStarted, sandboxStartFailed, sandboxDied, sandboxStopped} {
 		m.sandboxLife.WithLabelValues(s)
 	}
