@@ -41,6 +41,7 @@ type Selection struct {
 	From, To time.Time
 }
 
+// String describes the selection for messages.
 func (s Selection) String() string {
 	if s.Task != "" {
 		return "task " + s.Task

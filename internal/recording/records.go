@@ -122,17 +122,9 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 		if err != nil {
 			return fmt.Errorf("recording: read %s: %w", stream, err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("recording: read %s: %w", stream, err)
-			}
-			pending = meta.NumPending
-			if more, err := fn(m); err != nil || !more {
-				return err
-			}
+		got, more, err := drain(batch, &pending, fn)
+		if err != nil || !more {
+			return err
 		}
 		if err := batch.Error(); err != nil && got == 0 && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("recording: read %s: %w", stream, err)
@@ -142,6 +134,23 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 		}
 	}
 	return nil
+}
+
+// drain hands a batch's messages to fn, updating pending; more is false
+// when fn asked to stop.
+func drain(batch jetstream.MessageBatch, pending *uint64, fn func(jetstream.Msg) (bool, error)) (got int, more bool, err error) {
+	for m := range batch.Messages() {
+		got++
+		meta, err := m.Metadata()
+		if err != nil {
+			return got, false, fmt.Errorf("recording: read: %w", err)
+		}
+		*pending = meta.NumPending
+		if more, err := fn(m); err != nil || !more {
+			return got, false, err
+		}
+	}
+	return got, true, nil
 }
 
 func msgTime(m jetstream.Msg) time.Time {
