@@ -318,16 +318,26 @@ func (w *Worker) notReady() error {
 }
 
 func (w *Worker) notReadyLocked() error {
-	var down []string
+	var down, full []string
 	for _, m := range w.models {
-		if m.sub == nil {
+		switch {
+		case m.paused:
+			full = append(full, m.name)
+		case m.sub == nil:
 			down = append(down, m.name)
 		}
 	}
-	if len(down) > 0 {
-		return fmt.Errorf("backend not ready for %s: not taking frames", strings.Join(down, ", "))
+	if len(down)+len(full) == 0 {
+		return nil
 	}
-	return nil
+	var why []string
+	if len(down) > 0 {
+		why = append(why, "backend not ready for "+strings.Join(down, ", "))
+	}
+	if len(full) > 0 {
+		why = append(why, "full for "+strings.Join(full, ", "))
+	}
+	return fmt.Errorf("%s: not taking frames", strings.Join(why, "; "))
 }
 
 // InFlight returns how many frames are in backend calls now.
