@@ -145,18 +145,23 @@ func checkLogs(t *testing.T, agentLog string) {
 const maxInferInfoLines = 30
 
 // checkLifecycleLines asserts that every info line is a lifecycle event
-// with a stable event field and its component, and that the inference path
-// does not log per frame at info.
+// with a stable event field and its component, that task and sandbox events
+// name their task or sandbox, and that the inference path does not log per
+// frame at info.
 func checkLifecycleLines(t *testing.T, log string) {
 	t.Helper()
 	infer := 0
 	for _, line := range strings.Split(log, "\n") {
-		var ev struct{ Level, Event, Component string }
+		var ev struct{ Level, Event, Component, Task, Sandbox string }
 		if json.Unmarshal([]byte(line), &ev) != nil || ev.Level != "info" {
 			continue
 		}
 		if ev.Event == "" || ev.Component == "" {
 			t.Errorf("info line without an event or component field: %s", line)
+		}
+		if (strings.HasPrefix(ev.Event, "task_") && ev.Task == "") ||
+			(strings.HasPrefix(ev.Event, "sandbox_") && ev.Sandbox == "") {
+			t.Errorf("%s line without its identity field: %s", ev.Event, line)
 		}
 		if ev.Component == "worker" || ev.Component == "inferd" {
 			infer++
