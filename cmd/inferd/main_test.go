@@ -134,3 +134,14 @@ func TestParseFlagsEnvFallback(t *testing.T) {
 		t.Fatal("bad flag value accepted")
 	}
 }
+
+func TestParseFlagsDelayModel(t *testing.T) {
+	t.Setenv("SF_DELAY_PER_ITEM", "5ms")
+	cfg, _, _, err := parseFlags([]string{"--delay-base", "20ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Delay.Base != 20*time.Millisecond || cfg.Delay.PerItem != 5*time.Millisecond {
+		t.Fatalf("delay config %+v", cfg.Delay)
+	}
+}
