@@ -79,15 +79,7 @@ func TestBatchOfOne(t *testing.T) {
 	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 2, MaxBatch: 1, MaxQueued: 100}, b)
 	waitReady(t, w)
 
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Go(func() {
-			if err := requestEcho(nc, 0, i); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	echoConcurrently(t, nc, 20)
 	if b.maxBatch.Load() != 1 || b.calls.Load() != 20 {
 		t.Fatalf("largest batch %d in %d calls, want 20 calls of 1", b.maxBatch.Load(), b.calls.Load())
 	}
@@ -105,8 +97,19 @@ func TestInvalidBatchIsSplit(t *testing.T) {
 	w, _ := startWorker(t, worker.Config{NATSURL: url, MaxInFlight: 1, MaxQueued: 100, Registry: reg}, b)
 	waitReady(t, w)
 
+	echoConcurrently(t, nc, 12)
+	if metricValue(t, reg, "sf_worker_batch_splits_total", nil) == 0 || b.frames.Load() != 12 {
+		t.Fatalf("splits %v, frames served %d: want batches split and all 12 served",
+			metricValue(t, reg, "sf_worker_batch_splits_total", nil), b.frames.Load())
+	}
+}
+
+// echoConcurrently sends n frames at once from one requester and checks
+// each reply is its own.
+func echoConcurrently(t *testing.T, nc *nats.Conn, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for i := range 12 {
+	for i := range n {
 		wg.Go(func() {
 			if err := requestEcho(nc, 0, i); err != nil {
 				t.Error(err)
@@ -114,8 +117,4 @@ func TestInvalidBatchIsSplit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if metricValue(t, reg, "sf_worker_batch_splits_total", nil) == 0 || b.frames.Load() != 12 {
-		t.Fatalf("splits %v, frames served %d: want batches split and all 12 served",
-			metricValue(t, reg, "sf_worker_batch_splits_total", nil), b.frames.Load())
-	}
 }
