@@ -264,3 +264,35 @@ func checkExport(t *testing.T, id string) {
 		t.Fatalf("exported frame is %d wide, index says %d", img.Bounds().Dx(), idx.Frames[0].Width)
 	}
 }
+
+// TestOnFailureRunIsDroppedWhenItSucceeds runs a task that asks to be kept
+// only on failure; it succeeds, so its recording goes, while a failed
+// task's recording stays.
+func TestOnFailureRunIsDroppedWhenItSucceeds(t *testing.T) {
+	t.Parallel()
+	id := "e2e-rec-on-failure"
+	task := `{"id":"` + id + `","record":"on_failure","app":{"command":["firefox-esr","--kiosk","` +
+		shared.site.URL + `/notes.html"]},"steps":[{"action":"wait_for","target":{"text":"Nothing written"},"timeout":"60s"}]}`
+	submitJSON(t, []byte(task), id)
+	requireSucceeded(t, waitFinal(t, id, taskLimit))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := sfctl("export", id, t.TempDir())
+		if exitCode(err) == 3 && strings.Contains(string(out), "nothing recorded") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the succeeded on_failure run is still recorded: exit %d\n%s", exitCode(err), out)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval, not synchronisation
+	}
+
+	// The failed task of TestMissingTargetFailsWithSeenTexts (one run,
+	// shared through the duplicate window) is kept.
+	broken := "e2e-broken"
+	submitJSON(t, exampleTask(t, "../../examples/broken/broken.json", broken), broken)
+	waitFinal(t, broken, taskLimit)
+	if out, err := sfctl("export", broken, t.TempDir()); err != nil {
+		t.Fatalf("the failed run was not kept: %v\n%s", err, out)
+	}
+}
