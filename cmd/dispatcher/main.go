@@ -10,12 +10,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,6 +45,7 @@ type options struct {
 	process   sandbox.ProcessConfig
 	docker    sandbox.DockerConfig
 	reconcile dispatcher.ReconcileConfig
+	pool      sandbox.PoolConfig
 	dataDir   string
 	logFormat string
 	logLevel  string
@@ -99,7 +102,8 @@ func serve(ctx context.Context, o options, log zerolog.Logger) error {
 }
 
 // serveDocker runs the dispatcher on the docker runtime, with the
-// reconciler that removes the containers nobody owns.
+// reconciler that removes the containers nobody owns and, with --min-idle,
+// a pool of warm sandboxes.
 func serveDocker(ctx context.Context, o options, log, sbLog zerolog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, dockerSetupTimeout)
 	rt, err := sandbox.NewDocker(sctx, o.docker, sbLog)
@@ -110,6 +114,11 @@ func serveDocker(ctx context.Context, o options, log, sbLog zerolog.Logger) erro
 	defer rt.Close()
 	o.cfg.Runtime = rt
 	o.reconcile.Reaper = rt
+	var pool *sandbox.Pool
+	if o.pool.MinIdle > 0 {
+		pool = sandbox.NewPool(rt, sbLog)
+		o.cfg.Runtime = pool
+	}
 
 	d, err := dispatcher.New(o.cfg, log)
 	if err != nil {
@@ -118,14 +127,24 @@ func serveDocker(ctx context.Context, o options, log, sbLog zerolog.Logger) erro
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	reconciled := make(chan struct{})
-	go func() {
-		defer close(reconciled)
-		d.Reconcile(ctx, o.reconcile)
-	}()
+	var bg sync.WaitGroup
+	bg.Go(func() { d.Reconcile(ctx, o.reconcile) })
+	if pool != nil {
+		bg.Go(func() { pool.Run(ctx, poolConfig(o, d.ID())) })
+	}
 	<-ctx.Done()
-	<-reconciled
+	bg.Wait()
 	return d.Stop(context.WithoutCancel(ctx))
+}
+
+// poolConfig makes warm sandboxes the way the dispatcher would start them
+// for a task of the default display size.
+func poolConfig(o options, dispatcherID string) sandbox.PoolConfig {
+	cfg := o.pool
+	cfg.Spec = sandbox.Spec{NATSURL: o.cfg.NATSURL, SubjectPrefix: messages.NewSubjects(o.cfg.SubjectPrefix).Prefix(),
+		Labels: map[string]string{"dispatcher": dispatcherID}}
+	cfg.NewID = func() string { return "sb-" + strings.ToLower(rand.Text()[:12]) }
+	return cfg
 }
 
 func parseFlags(args []string) (options, error) {
@@ -185,4 +204,9 @@ func dockerFlags(fs *flag.FlagSet, o *options) {
 		"docker runtime: age under which a container no task owns is left alone")
 	fs.DurationVar(&o.reconcile.Every, "reconcile-every", dispatcher.DefaultReconcileEvery,
 		"docker runtime: pause between two passes over the containers no task owns")
+	fs.IntVar(&o.pool.MinIdle, "min-idle", 0, "docker runtime: warm sandboxes kept started for the next tasks")
+	fs.DurationVar(&o.pool.IdleTimeout, "idle-timeout", 0,
+		"docker runtime: let the warm sandboxes go after no task came for this long (0: never)")
+	fs.DurationVar(&o.pool.MaxLifetime, "max-lifetime", 30*time.Minute,
+		"docker runtime: replace a warm sandbox older than this (0: never)")
 }

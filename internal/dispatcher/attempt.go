@@ -128,6 +128,12 @@ func (d *Dispatcher) startSandbox(ctx context.Context, a *attemptRun) (sandbox.S
 		a.log.Warn().Err(err).Msg("cannot start sandbox")
 		return nil, fmt.Errorf("sandbox start: %w", err)
 	}
+	if sb.ID() != a.sandbox { // a warm sandbox of a pool: the attempt takes its id
+		d.fleet.remove(a.sandbox)
+		a.sandbox = sb.ID()
+		a.log = a.r.log.With().Str("sandbox", a.sandbox).Int("attempt", a.n).Logger()
+		d.fleet.add(a.sandbox, a.r.task.ID, a.n)
+	}
 	d.fleet.started(sb)
 	d.metrics.sandboxLife.WithLabelValues(sandboxStarted).Inc()
 	return sb, nil

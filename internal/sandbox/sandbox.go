@@ -36,6 +36,8 @@ type Runtime interface {
 	// Start starts a sandbox and returns once its agent has been launched;
 	// the agent may not be listening for assignments yet. ctx bounds the
 	// start only, not the sandbox's life. On error nothing is left running.
+	// The sandbox's ID may differ from spec.ID when it was started ahead
+	// of time (a Pool's warm sandbox); the caller uses its ID from then on.
 	Start(ctx context.Context, spec Spec) (Sandbox, error)
 }
 

@@ -20,15 +20,16 @@ import (
 // made unique to this run, since the reconciler removes every container of
 // its own id that it does not hold: two runs of the tests on one engine
 // must not share ids.
-func startDispatcher(t *testing.T, name string, maxSandboxes int) *proc {
+func startDispatcher(t *testing.T, name string, maxSandboxes int, extra ...string) *proc {
 	t.Helper()
 	e := shared
 	id := dispatcherID(name)
-	p, err := e.daemon("dispatcher", "--runtime", "docker", "--id", id,
+	args := append([]string{"--runtime", "docker", "--id", id,
 		"--nats-url", e.natsURL, "--sandbox-nats-url", e.sandboxURL,
 		"--network", e.network, "--image", image,
 		"--max-sandboxes", strconv.Itoa(maxSandboxes), "--http-addr", "",
-		"--orphan-grace", "5s", "--reconcile-every", "2s", "--log-format", "json")
+		"--orphan-grace", "5s", "--reconcile-every", "2s", "--log-format", "json"}, extra...)
+	p, err := e.daemon("dispatcher", args...)
 	if err != nil {
 		t.Fatal(err)
 	}
