@@ -233,3 +233,14 @@ func TestCancelWaitsForTheSandbox(t *testing.T) {
 	defer func() { _ = sub.Unsubscribe() }()
 	golden(t, "cancel_wait", e.run("cancel", "--wait", "search-3"))
 }
+
+func TestTerminalScreenRedrawsInPlace(t *testing.T) {
+	var out bytes.Buffer
+	s := &termScreen{out: &out}
+	s.show(fleetView{at: fixedNow, sandboxErr: errNoAnswer, workersErr: errNoWorkers})
+	got := out.String()
+	if !strings.HasPrefix(got, "\x1b[H") || !strings.HasSuffix(got, "\x1b[J") ||
+		!strings.Contains(got, "TASKS\x1b[K\n") {
+		t.Errorf("not drawn in place: %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -174,8 +175,11 @@ func newScreen(out io.Writer, plain bool) screen {
 // termScreen redraws the whole view at the top of the terminal.
 type termScreen struct{ out io.Writer }
 
+// show draws over the previous view without clearing the screen first,
+// which would flicker: home the cursor, end each line by erasing the rest of
+// it, and erase what a longer previous view left below.
 func (t *termScreen) show(v fleetView) {
-	// Home the cursor, draw, and clear what an older, longer view left below.
-	fmt.Fprint(t.out, "\x1b[H\x1b[2J")
-	renderView(t.out, v)
+	var b strings.Builder
+	renderView(&b, v)
+	fmt.Fprint(t.out, "\x1b[H"+strings.ReplaceAll(b.String(), "\n", "\x1b[K\n")+"\x1b[J")
 }
