@@ -106,15 +106,12 @@ func (w *Worker) gather(m *model, first job) []job {
 // rejects as invalid is split and retried frame by frame, so one bad frame
 // does not fail its companions and a backend whose real maximum batch is
 // smaller than it says still serves (C09).
-func (w *Worker) process(m *model, batch []job) {
+func (w *Worker) process(m *model, batch []job) error {
 	start := time.Now()
 	boxes, err := w.infer(m, batch)
 	if err != nil && len(batch) > 1 && isInvalid(err) {
-		w.metrics.splits.WithLabelValues(m.name).Inc()
-		for _, j := range batch {
-			w.process(m, []job{j})
-		}
-		return
+		w.split(m, batch)
+		return err
 	}
 	took := time.Since(start)
 	w.metrics.batch.WithLabelValues(m.name).Observe(float64(len(batch)))
@@ -134,6 +131,27 @@ func (w *Worker) process(m *model, batch []job) {
 	if err == nil {
 		w.metrics.infer.WithLabelValues(m.name).Observe(took.Seconds())
 		m.stats.batch(len(batch))
+	}
+	return err
+}
+
+// split retries a rejected batch frame by frame. When every frame passes on
+// its own, the size was the fault: the backend's real maximum is below what
+// its configuration says (an engine built for smaller batches, C09), so the
+// model's batches are capped at half the rejected size from then on, until
+// the model is picked up again.
+func (w *Worker) split(m *model, batch []job) {
+	w.metrics.splits.WithLabelValues(m.name).Inc()
+	passed := true
+	for _, j := range batch {
+		if err := w.process(m, []job{j}); err != nil {
+			passed = false
+		}
+	}
+	if limit := int64(len(batch) / 2); passed && (m.limit.Load() == 0 || limit < m.limit.Load()) {
+		m.limit.Store(limit)
+		w.log.Warn().Str("event", "batch_capped").Str("model", m.name).Int("rejected", len(batch)).
+			Int64("max_batch", limit).Msg("backend rejects batches its config allows: smaller batches from now on")
 	}
 }
 

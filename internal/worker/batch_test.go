@@ -86,8 +86,8 @@ func TestBatchOfOne(t *testing.T) {
 }
 
 // C09: a backend whose engine really takes batches of 1 while its config
-// says more rejects a batch as INVALID_ARGUMENT; the worker splits the batch
-// and serves every frame, and counts the split.
+// says more rejects a batch as INVALID_ARGUMENT; the worker splits the batch,
+// serves every frame, counts the split, and sends smaller batches after.
 func TestInvalidBatchIsSplit(t *testing.T) {
 	url := startNATS(t)
 	nc := connect(t, url)
@@ -98,9 +98,15 @@ func TestInvalidBatchIsSplit(t *testing.T) {
 	waitReady(t, w)
 
 	echoConcurrently(t, nc, 12)
-	if metricValue(t, reg, "sf_worker_batch_splits_total", nil) == 0 || b.frames.Load() != 12 {
-		t.Fatalf("splits %v, frames served %d: want batches split and all 12 served",
-			metricValue(t, reg, "sf_worker_batch_splits_total", nil), b.frames.Load())
+	splits := metricValue(t, reg, "sf_worker_batch_splits_total", nil)
+	if splits == 0 || b.frames.Load() != 12 {
+		t.Fatalf("splits %v, frames served %d: want batches split and all 12 served", splits, b.frames.Load())
+	}
+	// Each split halves the cap (8, 4, 2, 1): after at most three, batches
+	// fit and nothing more is rejected.
+	echoConcurrently(t, nc, 12)
+	if got := metricValue(t, reg, "sf_worker_batch_splits_total", nil); got > 3 || w.Status("ocr").MaxBatch != 1 {
+		t.Fatalf("%v splits in all: the worker did not learn the backend's real batch size", got)
 	}
 }
 

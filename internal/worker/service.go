@@ -100,7 +100,7 @@ func (w *Worker) Status(name string) ModelStatus {
 			continue
 		}
 		ad := m.adapterOr(w.defaultAdapter(name))
-		return ModelStatus{Model: name, Ready: w.subscribed(m), Adapter: ad.kind(), MaxBatch: ad.maxBatch(),
+		return ModelStatus{Model: name, Ready: w.subscribed(m), Adapter: ad.kind(), MaxBatch: m.batchSize(w.cfg.MaxBatch),
 			StatsData: m.stats.snapshot()}
 	}
 	return ModelStatus{Model: name}

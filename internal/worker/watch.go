@@ -82,6 +82,7 @@ func (w *Worker) becomeReady(ctx context.Context, m *model) {
 	ad, err := w.pickAdapter(ctx, m.name)
 	if err == nil {
 		m.ad.Store(&adapterRef{ad})
+		m.limit.Store(0) // a reloaded model may take what its config says
 		err = w.subscribe(ctx, m)
 	}
 	if err != nil {

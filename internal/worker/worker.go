@@ -93,6 +93,7 @@ type model struct {
 	held      int      // frames received and not yet answered, at most cap(jobs)
 	paused    bool     // full: out of the queue group until half the room is free
 	ad        atomic.Pointer[adapterRef]
+	limit     atomic.Int64 // a smaller batch cap learnt from rejections; 0 for none
 	stats     *modelStats
 	sub       *nats.Subscription
 	closed    <-chan nats.SubStatus // closes when sub has drained
@@ -115,7 +116,10 @@ func (m *model) adapterOr(def adapter) adapter {
 // batchSize is the most frames one call for m may carry.
 func (m *model) batchSize(def int) int {
 	if r := m.ad.Load(); r != nil {
-		return r.maxBatch()
+		def = r.maxBatch()
+	}
+	if l := int(m.limit.Load()); l > 0 && l < def {
+		return l
 	}
 	return def
 }
