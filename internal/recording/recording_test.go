@@ -128,6 +128,9 @@ func checkReport(t *testing.T, path string, frames int) {
 			images = append(images, attr(n, "href"))
 		}
 	}
+	if count["p.run"] != 1 || count["b.bad"] == 0 { // one failed run
+		t.Fatalf("report does not say how the run ended: %v", count)
+	}
 	if count["section.frame changed"] != frames || count["rect.rec"] == 0 || count["rect.rep"] == 0 ||
 		count["circle.click"] == 0 || count["circle.now"] == 0 || len(images) != frames {
 		t.Fatalf("report has %v and %d images", count, len(images))

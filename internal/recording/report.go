@@ -46,6 +46,26 @@ type reportData struct {
 	Pace           string
 	Missing        []messages.DetectionRecord
 	Limits         string
+	Runs           []reportRun
+}
+
+// reportRun is how one recorded run ended.
+type reportRun struct {
+	Task, Sandbox, Outcome, Error, Took string
+	Attempt                             int
+}
+
+func newReportRuns(runs []messages.TaskRecord) []reportRun {
+	var out []reportRun
+	for _, r := range runs {
+		rr := reportRun{Task: r.Task, Sandbox: r.Sandbox, Attempt: r.Attempt, Outcome: "succeeded", Error: r.Error,
+			Took: time.Duration(r.EndedAt - r.StartedAt).Round(time.Millisecond).String()}
+		if !r.OK {
+			rr.Outcome = "FAILED"
+		}
+		out = append(out, rr)
+	}
+	return out
 }
 
 type reportFrame struct {
@@ -73,7 +93,8 @@ type reportClick struct {
 func newReportData(res *Result) reportData {
 	d := reportData{Title: "replay of " + res.Recording.Selection.String(), Changed: res.FramesChanged(),
 		Targets: countTargets(res), TargetsChanged: res.TargetsChanged(), Took: res.Took.Round(time.Millisecond).String(),
-		Pace: "as fast as possible", Missing: res.Recording.Missing, Limits: res.Recording.Limits}
+		Pace: "as fast as possible", Missing: res.Recording.Missing, Limits: res.Recording.Limits,
+		Runs: newReportRuns(res.Recording.Runs)}
 	if res.Pace {
 		d.Pace = "original pace"
 	}
@@ -143,6 +164,7 @@ table{border-collapse:collapse;margin-top:8px} td,th{border:1px solid #ddd;paddi
 <h1>{{.Title}}</h1>
 <p class="summary">{{len .Frames}} frames replayed ({{.Pace}}) in {{.Took}}: <b>{{.Changed}}</b> with changed boxes;
 {{.Targets}} recorded targets, <b class="{{if .TargetsChanged}}bad{{end}}">{{.TargetsChanged}} changed</b>.</p>
+{{range .Runs}}<p class="run">run of task {{.Task}} in sandbox {{.Sandbox}} (attempt {{.Attempt}}): <b class="{{if eq .Outcome "FAILED"}}bad{{end}}">{{.Outcome}}</b> after {{.Took}}{{if .Error}}: {{.Error}}{{end}}</p>{{end}}
 <p class="legend"><span class="rec-c">▭ recorded boxes and click point</span><span class="rep-c">┅ replayed boxes and where the target is now</span></p>
 {{range .Missing}}<p class="bad missing">frame {{.FrameSeq}} of {{.Task}} is gone: dropped by the FRAMES stream's limits</p>{{end}}
 {{range .Frames}}<section class="frame{{if or .Diff.Changed .Error}} changed{{end}}" id="{{.ID}}" data-task="{{.Task}}" data-seq="{{.Seq}}">
