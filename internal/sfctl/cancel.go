@@ -123,7 +123,8 @@ func cancelOne(ctx context.Context, g *globals, store *taskstore.Store, id strin
 	})
 	switch {
 	case errors.Is(err, taskstore.ErrNotFound):
-		return fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); a task no dispatcher has taken yet has no state to cancel, try again in a moment", id)
+		return fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); "+
+			"a task no dispatcher has taken yet has no state to cancel, try again in a moment", id)
 	case errors.Is(err, taskstore.ErrStaleTransition):
 		state := was.State
 		if state == "" { // Transition found it cancelled before reading further
@@ -134,7 +135,8 @@ func cancelOne(ctx context.Context, g *globals, store *taskstore.Store, id strin
 		return fmt.Errorf("cancel %s: %w", id, err)
 	}
 	if was.Sandbox != "" {
-		fmt.Fprintf(g.out, "cancelled %s (was %s in sandbox %s; its dispatcher stops the sandbox)\n", id, was.State, was.Sandbox)
+		fmt.Fprintf(g.out, "cancelled %s (was %s in sandbox %s; its dispatcher stops the sandbox)\n",
+			id, was.State, was.Sandbox)
 	} else {
 		fmt.Fprintf(g.out, "cancelled %s (was %s)\n", id, was.State)
 	}

@@ -54,7 +54,8 @@ func runStatus(ctx context.Context, g *globals, id, output string, followIt bool
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); was it submitted to this server?", id)
+		return fmt.Errorf("no task %q: ids are case-sensitive ('sfctl tasks' lists them); "+
+			"was it submitted to this server?", id)
 	}
 	if output == outputJSON {
 		return writeJSON(g.out, st)

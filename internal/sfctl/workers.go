@@ -48,7 +48,8 @@ and their mean size, and the p50 and p95 time of a frame in the worker.`,
 }
 
 // errNoWorkers means no service answered discovery.
-var errNoWorkers = errors.New("no workers registered as NATS services: is a worker running? ('sfctl dev' starts one; 'nats micro ls' shows the same registry)")
+var errNoWorkers = errors.New("no workers registered as NATS services: is a worker running? " +
+	"('sfctl dev' starts one; 'nats micro ls' shows the same registry)")
 
 // listWorkers discovers services named name (every service when empty),
 // ordered by name and id.
