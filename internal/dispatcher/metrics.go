@@ -194,6 +194,8 @@ func (d *Dispatcher) consumerInfo() (*jetstream.ConsumerInfo, bool) {
 	if cons == nil {
 		return nil, false
 	}
+	// Collect gets no context from the registry: the scrape's own
+	// timeout is unknown here, so the lookup has its own bound.
 	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
 	defer cancel()
 	info, err := cons.Info(ctx)

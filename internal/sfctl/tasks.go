@@ -70,6 +70,8 @@ func runTasks(ctx context.Context, g *globals, o tasksOpts) error {
 }
 
 // listTasks reads every task's current state from the bucket.
+// Known shortcoming: it reads the whole bucket each time; with many
+// thousands of tasks, listings would want an index by submission time.
 func listTasks(ctx context.Context, kv jetstream.KeyValue) ([]messages.TaskStatus, error) {
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
