@@ -84,8 +84,8 @@ func scalingRows(ctx context.Context, o options, url string, frames [][]byte) ([
 	return rows, nil
 }
 
-func runTier(ctx context.Context, verbose bool, url string, n int, delay inferd.DelayConfig, batch int, wait time.Duration,
-	agents int, warmup, measure time.Duration, frames [][]byte) (result, float64, error) {
+func runTier(ctx context.Context, verbose bool, url string, n int, delay inferd.DelayConfig, batch int,
+	wait time.Duration, agents int, warmup, measure time.Duration, frames [][]byte) (result, float64, error) {
 	t, err := startTier(ctx, url, n, delay, batch, wait)
 	if err != nil {
 		return result{}, 0, err

@@ -101,7 +101,8 @@ func (c *Client) Metadata(ctx context.Context, model string) (*inferencepb.Model
 
 // Infer makes one ModelInfer call with req as built by the caller (a tensor
 // model's request). A gRPC error keeps its status.
-func (c *Client) Infer(ctx context.Context, req *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
+func (c *Client) Infer(ctx context.Context, req *inferencepb.ModelInferRequest,
+) (*inferencepb.ModelInferResponse, error) {
 	resp, err := c.svc.ModelInfer(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("model infer %q on %s: %w", req.GetModelName(), c.addr, err)

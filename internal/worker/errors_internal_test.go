@@ -54,7 +54,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxQueued != 16 || c.MaxBatch != DefaultMaxBatch || c.GPU != "cpu" || len(c.Models) != 1 || c.Models[0] != "ocr" || c.ID == "" {
+	if c.MaxQueued != 16 || c.MaxBatch != DefaultMaxBatch || c.GPU != "cpu" || len(c.Models) != 1 ||
+		c.Models[0] != "ocr" || c.ID == "" {
 		t.Fatalf("defaults = %+v", c)
 	}
 	for _, bad := range []Config{

@@ -46,7 +46,8 @@ func (b *nmsBackend) Config(_ context.Context, model string) (*pb.ModelConfig, e
 
 func (b *nmsBackend) Metadata(_ context.Context, model string) (*pb.ModelMetadataResponse, error) {
 	return &pb.ModelMetadataResponse{Name: model, Platform: "tensorrt_plan",
-		Inputs:  []*pb.ModelMetadataResponse_TensorMetadata{{Name: "images", Datatype: "FP32", Shape: []int64{-1, 3, 640, 640}}},
+		Inputs: []*pb.ModelMetadataResponse_TensorMetadata{
+			{Name: "images", Datatype: "FP32", Shape: []int64{-1, 3, 640, 640}}},
 		Outputs: b.outputs}, nil
 }
 
