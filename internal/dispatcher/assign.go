@@ -155,7 +155,7 @@ func (d *Dispatcher) onProgress(ctx context.Context, a *attemptRun, p messages.P
 		if res := d.appendStep(ctx, a, p.Step); res != nil {
 			return res
 		}
-		d.metrics.observeStep(p.Step)
+		d.metrics.observeStep(stepAction(a.r.task, p.Step.Index), p.Step)
 		a.steps++
 	}
 	if !p.Done {

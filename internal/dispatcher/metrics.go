@@ -116,14 +116,16 @@ func (m *metrics) addStepMetrics() {
 	}
 }
 
-// observeStep records a step an agent reported. Stage names outside the
-// known set count as "other", so a newer agent cannot grow the label set.
-func (m *metrics) observeStep(s messages.StepResult) {
+// observeStep records a step an agent reported, under the action of the
+// task's step (validated when the task was decoded, unlike the report).
+// Stage names outside the known set count as "other", so an agent cannot
+// grow the label set.
+func (m *metrics) observeStep(action messages.Action, s messages.StepResult) {
 	outcome := "ok"
 	if !s.OK {
 		outcome = "failed"
 	}
-	m.step.WithLabelValues(string(s.Action), outcome).Observe(s.Duration.D().Seconds())
+	m.step.WithLabelValues(string(action), outcome).Observe(s.Duration.D().Seconds())
 	for name, d := range s.Stages {
 		if !slices.Contains(messages.StepStages(), name) {
 			name = "other"
@@ -200,4 +202,13 @@ func (d *Dispatcher) consumerInfo() (*jetstream.ConsumerInfo, bool) {
 	defer cancel()
 	info, err := cons.Info(ctx)
 	return info, err == nil
+}
+
+// stepAction is the action of step i of t, or "other" for an index the
+// task does not have.
+func stepAction(t messages.Task, i int) messages.Action {
+	if i < 0 || i >= len(t.Steps) {
+		return "other"
+	}
+	return t.Steps[i].Action
 }
