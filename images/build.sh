@@ -56,5 +56,7 @@ for name in $IMAGES; do
   fi
   echo "images: screenfleet/$name:$TAG (go build $((t1 - t0)) s, docker build $(( $(date +%s) - t1 )) s)" >&2
 done
+# Rebuilt images leave their predecessors untagged; drop those (ours only).
+docker image prune -f --filter label=io.screenfleet.image >/dev/null
 echo "images: built $IMAGES in $(( $(date +%s) - began )) s" >&2
 docker image ls --filter reference='screenfleet/*' --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' >&2
