@@ -244,3 +244,16 @@ func TestTerminalScreenRedrawsInPlace(t *testing.T) {
 		t.Errorf("not drawn in place: %q", got)
 	}
 }
+
+func TestWhyATaskWaits(t *testing.T) {
+	e := newFleetEnv(t)
+	c := &conn{nc: e.nc, sub: e.sub}
+	ctx := context.Background()
+	if got := whyWaiting(ctx, c); !strings.Contains(got, "no dispatcher answered") {
+		t.Errorf("without dispatchers: %q", got)
+	}
+	e.sampleSandboxes()
+	if got := whyWaiting(ctx, c); !strings.Contains(got, "4 of 6 sandbox slots are free") {
+		t.Errorf("with free slots: %q", got)
+	}
+}

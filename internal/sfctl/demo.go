@@ -99,7 +99,7 @@ func followAll(ctx context.Context, g *globals, c *conn, tasks []messages.Task) 
 	results := make([]messages.TaskStatus, 0, len(tasks))
 	for _, t := range tasks {
 		fmt.Fprintf(g.out, "\n== %s (%d steps)\n", t.ID, len(t.Steps))
-		st, err := follow(ctx, kv, t.ID, newPrinter(g.out))
+		st, err := follow(ctx, c, kv, t.ID, newPrinter(g.out))
 		if err != nil {
 			return nil, err
 		}

@@ -67,7 +67,7 @@ func runStatus(ctx context.Context, g *globals, id, output string, followIt bool
 	}
 	if !st.State.Final() {
 		p.printed, p.state, p.attempt = len(st.Steps), st.State, st.Attempt
-		if st, err = follow(ctx, kv, id, p); err != nil {
+		if st, err = follow(ctx, c, kv, id, p); err != nil {
 			return err
 		}
 	}
@@ -78,11 +78,11 @@ func runStatus(ctx context.Context, g *globals, id, output string, followIt bool
 }
 
 // quietWarning is how long follow waits for a first state before it says
-// that no dispatcher seems to be taking tasks.
+// why no dispatcher has taken the task.
 const quietWarning = 10 * time.Second
 
 // follow watches a task's state until it is final, printing each new step.
-func follow(ctx context.Context, kv jetstream.KeyValue, id string, p *printer) (messages.TaskStatus, error) {
+func follow(ctx context.Context, c *conn, kv jetstream.KeyValue, id string, p *printer) (messages.TaskStatus, error) {
 	w, err := kv.Watch(ctx, id)
 	if err != nil {
 		return messages.TaskStatus{}, fmt.Errorf("watch task %s: %w", id, err)
@@ -95,7 +95,7 @@ func follow(ctx context.Context, kv jetstream.KeyValue, id string, p *printer) (
 		case <-ctx.Done():
 			return messages.TaskStatus{}, fmt.Errorf("stopped waiting for task %s: %w", id, ctx.Err())
 		case <-quiet.C:
-			fmt.Fprintf(p.out, "… task %s is still waiting for a dispatcher (is one running with free sandboxes?)\n", id)
+			fmt.Fprintf(p.out, "… task %s is still waiting for a dispatcher: %s\n", id, whyWaiting(ctx, c))
 		case e, ok := <-w.Updates():
 			if !ok {
 				return messages.TaskStatus{}, errors.New("task watch ended")
@@ -114,4 +114,22 @@ func follow(ctx context.Context, kv jetstream.KeyValue, id string, p *printer) (
 			}
 		}
 	}
+}
+
+// whyWaiting asks the dispatchers why a task may not have been taken yet.
+func whyWaiting(ctx context.Context, c *conn) string {
+	lists, err := listSandboxes(ctx, c)
+	if err != nil {
+		return err.Error()
+	}
+	held, capacity := 0, 0
+	for _, l := range lists {
+		held += len(l.Sandboxes)
+		capacity += l.Capacity
+	}
+	if held >= capacity {
+		return fmt.Sprintf("all %d sandbox slots are busy; it starts when one frees ('sfctl watch' shows them)", capacity)
+	}
+	return fmt.Sprintf("%d of %d sandbox slots are free, yet none took it: look at the dispatchers' logs",
+		capacity-held, capacity)
 }

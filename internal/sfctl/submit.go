@@ -117,7 +117,7 @@ func submitOne(ctx context.Context, g *globals, c *conn, t messages.Task, o subm
 	if err != nil {
 		return false, err
 	}
-	st, err := follow(ctx, kv, t.ID, newPrinter(g.out))
+	st, err := follow(ctx, c, kv, t.ID, newPrinter(g.out))
 	if err != nil {
 		return false, err
 	}
