@@ -174,6 +174,7 @@ func (d *Docker) checkEngine(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sandbox: docker engine unreachable: %w", err)
 	}
+	d.api.NegotiateAPIVersionPing(ping) // now, not on the first versioned call
 	version := d.api.ClientVersion()
 	d.log.Info().Str("event", "docker_connected").Str("api_version", version).
 		Str("engine_api_version", ping.APIVersion).Msg("docker engine API version negotiated")

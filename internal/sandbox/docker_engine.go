@@ -17,6 +17,7 @@ import (
 // *client.Client satisfies it; nothing else in the project sees it.
 type engine interface {
 	Ping(ctx context.Context) (types.Ping, error)
+	NegotiateAPIVersionPing(ping types.Ping)
 	ClientVersion() string
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	NetworkInspect(ctx context.Context, network string, opts network.InspectOptions) (network.Inspect, error)

@@ -8,7 +8,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,3 +172,48 @@ func findLeftover(ctx context.Context, t *testing.T, rt *Docker, sandbox string)
 }
 
 func shortTestID() string { return time.Now().Format("150405.000000")[7:] }
+
+func TestDockerInitReapsOrphans(t *testing.T) {
+	rt := runtimeForTest(t, DockerConfig{})
+	// 200 short-lived grandchildren, orphaned at once; the exit code is the
+	// number of zombies left 5 s later.
+	script := `for i in $(seq 200); do (sleep 0.01 &); done; sleep 5; ` +
+		`exit $(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)`
+	sb := startForTest(t, rt, "sb-zombies-"+shortTestID(), script)
+	err := waitDone(t, sb)
+	if err == nil || !strings.Contains(err.Error(), "exited with code 0") {
+		t.Fatalf("Err = %v, want exited with code 0 (no zombies)", err)
+	}
+}
+
+// TestDockerTooOldEngineFailsOnce checks that an engine older than the
+// oldest supported API fails start-up at once with a plain message (C19),
+// against a fake daemon that answers only the ping.
+func TestDockerTooOldEngineFailsOnce(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Api-Version", "1.38")
+		if strings.HasSuffix(r.URL.Path, "/_ping") {
+			_, _ = w.Write([]byte("OK"))
+			return
+		}
+		http.Error(w, `{"message":"client version is too new"}`, http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	cli, err := client.NewClientWithOpts(client.WithHost("tcp://"+srv.Listener.Addr().String()),
+		client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = newDocker(ctx, DockerConfig{}, cli, zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), "older than 1.41") {
+		t.Fatalf("newDocker = %v, want an error naming the oldest supported API", err)
+	}
+	if n := calls.Load(); n > 2 {
+		t.Errorf("%d calls to the engine; start-up should give up after the ping", n)
+	}
+}
