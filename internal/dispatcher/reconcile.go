@@ -43,9 +43,10 @@ type ReconcileConfig struct {
 
 // Reconcile removes leftover sandboxes that no live task owns: at once, and
 // then every rc.Every until ctx ends. Call it after Start. A leftover is
-// owned while its task's state is not final and names its sandbox; one this
-// dispatcher's id left behind (a restart under the same --id) is never
-// owned, since the dispatcher holds every sandbox it runs.
+// owned while its task's state is not final and names its sandbox, or, with
+// no task (a warm sandbox), while its dispatcher answers on the sandbox-list
+// subject; one this dispatcher's id left behind (a restart under the same
+// --id) is never owned, since the dispatcher holds every sandbox it runs.
 func (d *Dispatcher) Reconcile(ctx context.Context, rc ReconcileConfig) {
 	if rc.Grace <= 0 {
 		rc.Grace = DefaultOrphanGrace
@@ -72,9 +73,10 @@ func (d *Dispatcher) reconcileOnce(ctx context.Context, rc ReconcileConfig) erro
 	if err != nil {
 		return err
 	}
+	live := &liveDispatchers{d: d}
 	var errs []error
 	for _, l := range leftovers {
-		reason, err := d.orphaned(ctx, l, rc.Grace)
+		reason, err := d.orphaned(ctx, l, rc.Grace, live)
 		if err != nil || reason == "" {
 			errs = append(errs, err)
 			continue
@@ -90,15 +92,22 @@ func (d *Dispatcher) reconcileOnce(ctx context.Context, rc ReconcileConfig) erro
 	return errors.Join(errs...)
 }
 
-// orphaned says why a leftover is to be removed, or "" to keep it.
-func (d *Dispatcher) orphaned(ctx context.Context, l sandbox.Leftover, grace time.Duration) (string, error) {
+// orphaned says why a leftover is to be removed, or "" to keep it. One
+// with no task (a warm sandbox, or one taken from a pool) belongs to its
+// dispatcher for as long as that dispatcher answers.
+func (d *Dispatcher) orphaned(ctx context.Context, l sandbox.Leftover, grace time.Duration,
+	live *liveDispatchers) (string, error) {
 	switch {
 	case l.Dispatcher == d.cfg.ID: // no grace: this dispatcher holds all of its own
 		return "left by an earlier run of this dispatcher", nil
 	case time.Since(l.Created) < grace:
 		return "", nil
 	case l.Task == "":
-		return "no task label", nil
+		alive, err := live.has(ctx, l.Dispatcher)
+		if err != nil || alive {
+			return "", err
+		}
+		return "no task, and its dispatcher does not answer", nil
 	}
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()

@@ -69,10 +69,15 @@ func TestReconcileRemovesOnlyWhatNoLiveTaskOwns(t *testing.T) {
 		{Container: "c-done", Sandbox: "sb-done", Task: "t-done", Dispatcher: "other", Created: old},
 		{Container: "c-unknown", Sandbox: "sb-x", Task: "t-unknown", Dispatcher: "other", Created: old},
 		{Container: "c-unlabelled", Sandbox: "sb-y", Created: old},
+		{Container: "c-warm-gone", Sandbox: "sb-w1", Dispatcher: "gone", Created: old},
+		{Container: "c-warm-live", Sandbox: "sb-w2", Dispatcher: "d-other", Created: old},
 	}}
 	cfg := e.config(newFakeRuntime(t, e.url, always(agentOK)))
 	cfg.ID = "d-me"
 	d := e.start(cfg)
+	other := e.config(newFakeRuntime(t, e.url, always(agentOK)))
+	other.ID = "d-other" // alive: answers the sandbox list, so its warm sandbox stays
+	e.start(other)
 
 	rctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -80,7 +85,7 @@ func TestReconcileRemovesOnlyWhatNoLiveTaskOwns(t *testing.T) {
 		defer close(done)
 		d.Reconcile(rctx, dispatcher.ReconcileConfig{Reaper: r, Grace: time.Minute, Every: 50 * time.Millisecond})
 	}()
-	want := []string{"c-done", "c-mine", "c-moved", "c-unknown", "c-unlabelled"}
+	want := []string{"c-done", "c-mine", "c-moved", "c-unknown", "c-unlabelled", "c-warm-gone"}
 	waitFor(t, "leftovers removed", 10*time.Second, func() bool { return len(r.removedSorted()) >= len(want) })
 	time.Sleep(200 * time.Millisecond) // a few more passes: nothing else may go
 	stop()
