@@ -76,10 +76,8 @@ func (w *Worker) serviceMetadata() map[string]string {
 
 // statusSubject is where a model's endpoint answers: one subject per
 // worker and model, so a status request reaches exactly that worker.
-// Known shortcoming: built here, not in pkg/messages, which another change
-// owns at the moment.
 func (w *Worker) statusSubject(model string) string {
-	return w.subjects.Prefix() + ".worker." + subjectToken(w.cfg.ID) + "." + model
+	return w.subjects.WorkerStatus(subjectToken(w.cfg.ID), model)
 }
 
 // subjectToken replaces what cannot appear in a subject token.

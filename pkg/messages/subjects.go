@@ -58,6 +58,11 @@ func (s Subjects) Infer(model, sandbox string) string {
 // InferAll matches frames for a model from every sandbox; workers subscribe here.
 func (s Subjects) InferAll(model string) string { return s.prefix + ".infer." + model + ".*" }
 
+// WorkerStatus is where one worker answers status requests for one model.
+func (s Subjects) WorkerStatus(worker, model string) string {
+	return s.prefix + ".worker." + worker + "." + model
+}
+
 // InferQueue is the queue group of a model's workers.
 func (s Subjects) InferQueue(model string) string { return "sf-workers-" + model }
 
