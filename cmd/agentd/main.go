@@ -8,17 +8,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/nats-io/nats.go"
-	"github.com/peterbourgon/ff/v3"
 
 	"github.com/screenfleet/screenfleet/internal/agent"
-	"github.com/screenfleet/screenfleet/internal/logging"
+	"github.com/screenfleet/screenfleet/internal/daemon"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -28,31 +24,19 @@ func main() {
 
 // options are the parsed flags.
 type options struct {
-	cfg       agent.Config
-	logFormat string
-	logLevel  string
+	cfg agent.Config
+	log daemon.Logging
 }
 
 // run parses args, runs the agent until SIGTERM or SIGINT, and returns the
 // exit code: 0 after a clean stop, 1 when the agent fails, 2 for bad flags.
 func run(args []string, stderr io.Writer) int {
 	opts, err := parse(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	if code, done := daemon.UsageExit("agentd", err, stderr); done {
+		return code
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "agentd:", err)
-		return 2
-	}
-	log := logging.New("agentd", opts.logFormat, opts.logLevel)
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := agent.Run(ctx, opts.cfg, log); err != nil {
-		log.Error().Err(err).Msg("agent failed")
-		return 1
-	}
-	return 0
+	log := opts.log.Logger("agentd")
+	return daemon.Run(log, func(ctx context.Context) error { return agent.Run(ctx, opts.cfg, log) })
 }
 
 // parse reads flags from args and SF_* environment variables.
@@ -67,9 +51,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "prefix of every NATS subject")
 	fs.DurationVar(&o.cfg.InferTimeout, "infer-timeout", agent.DefaultInferTimeout, "timeout of one inference request")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "address of /metrics, /healthz and /readyz (empty: off)")
-	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "log format: auto, json or console")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
+	o.log.AddFlags(fs)
+	if err := daemon.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if o.cfg.Sandbox == "" {

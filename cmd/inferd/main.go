@@ -17,18 +17,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
-	"github.com/peterbourgon/ff/v3"
-
+	"github.com/screenfleet/screenfleet/internal/daemon"
 	"github.com/screenfleet/screenfleet/internal/inferd"
-	"github.com/screenfleet/screenfleet/internal/logging"
 	"github.com/screenfleet/screenfleet/internal/ocr"
 )
 
@@ -39,36 +34,21 @@ func main() {
 func run(args []string) int {
 	if err := ocr.ReexecWithThreadLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "inferd:", err)
-		return 1
+		return daemon.ExitFail
 	}
-	cfg, logFormat, logLevel, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	cfg, logs, err := parseFlags(args)
+	if code, done := daemon.UsageExit("inferd", err, os.Stderr); done {
+		return code
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "inferd:", err)
-		return 2
-	}
-	log := logging.New("inferd", logFormat, logLevel)
+	log := logs.Logger("inferd")
 	log.Info().Str("event", "starting").Str("version", cfg.Version).
 		Str("omp_thread_limit", os.Getenv(ocr.ThreadLimitEnv)).Msg("inferd starting")
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process the default way
-	}()
-	if err := inferd.Run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("inferd failed")
-		return 1
-	}
-	return 0
+	return daemon.Run(log, func(ctx context.Context) error { return inferd.Run(ctx, cfg, log) })
 }
 
 // parseFlags reads flags, then SF_-prefixed environment variables for the
 // flags not given.
-func parseFlags(args []string) (cfg inferd.Config, logFormat, logLevel string, err error) {
+func parseFlags(args []string) (cfg inferd.Config, logs daemon.Logging, err error) {
 	fs := flag.NewFlagSet("inferd", flag.ContinueOnError)
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:8001",
 		"address of the KServe v2 gRPC service (Triton's port is 8001)")
@@ -80,13 +60,12 @@ func parseFlags(args []string) (cfg inferd.Config, logFormat, logLevel string, e
 	fs.DurationVar(&cfg.Delay.PerItem, "delay-per-item", 0, `the "delay" model's per-item time (see --delay-base)`)
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", inferd.DefaultStopTimeout,
 		"how long requests in flight may finish on stop")
-	fs.StringVar(&logFormat, "log-format", logging.FormatAuto, "json, console, or auto (console on a terminal)")
-	fs.StringVar(&logLevel, "log-level", "info", "zerolog level: debug, info, warn, error")
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
-		return cfg, "", "", err
+	logs.AddFlags(fs)
+	if err := daemon.Parse(fs, args); err != nil {
+		return cfg, logs, err
 	}
 	cfg.Version = version()
-	return cfg, logFormat, logLevel, nil
+	return cfg, logs, nil
 }
 
 // version is the main module's version from the build, "(devel)" for a

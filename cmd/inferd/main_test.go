@@ -122,22 +122,22 @@ func nextEvent(t *testing.T, events <-chan map[string]any, name string) map[stri
 func TestParseFlagsEnvFallback(t *testing.T) {
 	t.Setenv("SF_GRPC_ADDR", "0.0.0.0:18001")
 	t.Setenv("SF_OCR_WORKERS", "3")
-	cfg, format, level, err := parseFlags([]string{"--ocr-workers", "2", "--log-format", "console"})
+	cfg, logs, err := parseFlags([]string{"--ocr-workers", "2", "--log-format", "console"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.GRPCAddr != "0.0.0.0:18001" || cfg.OCRWorkers != 2 || cfg.HTTPAddr != "127.0.0.1:9101" ||
-		cfg.MaxBatch != 8 || format != "console" || level != "info" {
-		t.Fatalf("config %+v, format %q, level %q", cfg, format, level)
+		cfg.MaxBatch != 8 || logs.Format != "console" || logs.Level != "info" {
+		t.Fatalf("config %+v, logs %+v", cfg, logs)
 	}
-	if _, _, _, err := parseFlags([]string{"--ocr-workers", "many"}); err == nil {
+	if _, _, err := parseFlags([]string{"--ocr-workers", "many"}); err == nil {
 		t.Fatal("bad flag value accepted")
 	}
 }
 
 func TestParseFlagsDelayModel(t *testing.T) {
 	t.Setenv("SF_DELAY_PER_ITEM", "5ms")
-	cfg, _, _, err := parseFlags([]string{"--delay-base", "20ms"})
+	cfg, _, err := parseFlags([]string{"--delay-base", "20ms"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,18 +10,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/nats-io/nats.go"
-	"github.com/peterbourgon/ff/v3"
 
-	"github.com/screenfleet/screenfleet/internal/logging"
+	"github.com/screenfleet/screenfleet/internal/daemon"
 	"github.com/screenfleet/screenfleet/internal/worker"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -29,38 +25,22 @@ import (
 func main() { os.Exit(run(os.Args[1:])) }
 
 type options struct {
-	cfg       worker.Config
-	models    string
-	adapters  string
-	labels    string
-	score     float64
-	iou       float64
-	logFormat string
-	logLevel  string
+	cfg      worker.Config
+	models   string
+	adapters string
+	labels   string
+	score    float64
+	iou      float64
+	log      daemon.Logging
 }
 
 func run(args []string) int {
 	opts, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	if code, done := daemon.UsageExit("worker", err, os.Stderr); done {
+		return code
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		return 2
-	}
-	log := logging.New("worker", opts.logFormat, opts.logLevel)
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	// After the first signal, restore the default handling so a second one
-	// ends the process without waiting for the drain.
-	go func() { <-ctx.Done(); stop() }()
-
-	if err := worker.Run(ctx, opts.cfg, log); err != nil {
-		log.Error().Err(err).Msg("worker failed")
-		return 1
-	}
-	return 0
+	log := opts.log.Logger("worker")
+	return daemon.Run(log, func(ctx context.Context) error { return worker.Run(ctx, opts.cfg, log) })
 }
 
 func parseFlags(args []string) (options, error) {
@@ -79,14 +59,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "subject prefix")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr,
 		"address for /metrics, /healthz and /readyz (empty: none)")
-	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF"))
+	o.log.AddFlags(fs)
+	err := daemon.Parse(fs, args)
 	if err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	o.cfg.Models = splitList(o.models)
 	o.cfg.YOLO.ScoreThreshold, o.cfg.YOLO.IoUThreshold = float32(o.score), float32(o.iou)
