@@ -90,7 +90,7 @@ func (s *system) stop() {
 // worker answers model's frames with fixedBoxes moved right by dx, as a
 // worker speaking screenfleet's protocol does.
 func (s *system) worker(model string, dx int) {
-	sub, err := s.nc.QueueSubscribe(subj.InferAll(model), subj.InferQueue(model), func(m *nats.Msg) {
+	answer := func(m *nats.Msg) {
 		f, err := messages.DecodeFrame(m.Data)
 		det := messages.Detections{V: messages.Version, Seq: f.Seq, Model: model, Worker: "w-" + model,
 			GPU: "cpu", Status: messages.StatusOK, Boxes: fixedBoxes()}
@@ -102,11 +102,17 @@ func (s *system) worker(model string, dx int) {
 		}
 		b, _ := messages.Encode(&det)
 		_ = m.Respond(b)
-	})
+	}
+	// Like a real worker: in the model's queue group, and by name.
+	sub, err := s.nc.QueueSubscribe(subj.InferAll(model), subj.InferQueue(model), answer)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.subs = append(s.subs, sub)
+	direct, err := s.nc.Subscribe(subj.InferDirectAll("w-"+model, model), answer)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.subs = append(s.subs, sub, direct)
 }
 
 // run plays an agent running task in sandbox: frames frames recorded and

@@ -356,3 +356,29 @@ func TestRecordingKeepsNoResponders(t *testing.T) {
 		t.Fatalf("request with no worker: %v after %s, want no responders at once", err, time.Since(start))
 	}
 }
+
+// A replay can name one worker; every frame goes to it, and a name no
+// worker has stops the replay at once.
+func TestReplayThroughNamedWorker(t *testing.T) {
+	s := newSystem(t, Config{})
+	s.worker("ocr-next", 0)
+	s.run("t7", "sb7", "", 3, true, false)
+	rec, err := Load(ctx(t), s.js, subj, Selection{Task: "t7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewReplayer(s.nc, subj, zerolog.Nop())
+	res, err := p.Replay(ctx(t), rec, ReplayConfig{Model: "ocr-next", Worker: "w-ocr-next"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Frames {
+		if f.Worker != "w-ocr-next" || f.Error != "" {
+			t.Fatalf("frame %d went to %q (error %q), want w-ocr-next", f.Recorded.Frame.Seq, f.Worker, f.Error)
+		}
+	}
+	_, err = p.Replay(ctx(t), rec, ReplayConfig{Worker: "w-gone", FrameTimeout: 300 * time.Millisecond})
+	if !errors.Is(err, ErrNoWorker) {
+		t.Fatalf("replay to a worker nobody runs: %v", err)
+	}
+}

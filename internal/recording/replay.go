@@ -33,6 +33,9 @@ type ReplayConfig struct {
 	// Model sends every frame to this model; empty means the model each
 	// frame was recorded with.
 	Model string
+	// Worker sends every frame to this one worker (by its id) instead of the
+	// model's queue group; empty means any worker of the model.
+	Worker string
 	// Pace replays at the original pace instead of as fast as possible.
 	Pace bool
 	// FrameTimeout bounds one frame; 0 means DefaultFrameTimeout.
@@ -140,7 +143,7 @@ func (p *Replayer) frame(ctx context.Context, f *Frame, cfg ReplayConfig, token 
 		fr.Model = f.Model
 	}
 	start := time.Now()
-	det, err := p.request(ctx, f, fr.Model, token, cfg.FrameTimeout)
+	det, err := p.request(ctx, f, p.subject(cfg, fr.Model, token), fr.Model, cfg.FrameTimeout)
 	fr.Took = time.Since(start)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("recording: replay stopped: %w", ctx.Err())
@@ -162,16 +165,24 @@ func (p *Replayer) frame(ctx context.Context, f *Frame, cfg ReplayConfig, token 
 	return fr, nil
 }
 
-// request sends the frame to model's workers, retrying while none answers,
-// for up to timeout.
-func (p *Replayer) request(ctx context.Context, f *Frame, model, token string, timeout time.Duration) (*messages.Detections, error) {
+// subject is where a frame for model goes: the model's queue group, or the
+// one worker the replay names.
+func (p *Replayer) subject(cfg ReplayConfig, model, token string) string {
+	if cfg.Worker != "" {
+		return p.subj.InferDirect(cfg.Worker, model, token)
+	}
+	return p.subj.Infer(model, token)
+}
+
+// request sends the frame on subject to model's workers, retrying while
+// none answers, for up to timeout.
+func (p *Replayer) request(ctx context.Context, f *Frame, subject, model string, timeout time.Duration) (*messages.Detections, error) {
 	payload, err := messages.Encode(&f.Frame)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	subject := p.subj.Infer(model, token)
 	for {
 		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
 		msg, err := p.nc.RequestWithContext(actx, subject, payload)

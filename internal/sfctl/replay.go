@@ -18,6 +18,7 @@ type replayOpts struct {
 	sandbox      string
 	from, to     string
 	model        string
+	worker       string
 	pace         bool
 	html         string
 	frameTimeout time.Duration
@@ -55,6 +56,7 @@ Select a task by id, or a sandbox and a time range (--sandbox, --from, --to).`,
 	f.StringVar(&o.from, "from", "", "start of the range: RFC 3339 time, or a duration ago (10m)")
 	f.StringVar(&o.to, "to", "", "end of the range: RFC 3339 time, or a duration ago (default: now)")
 	f.StringVar(&o.model, "model", "", "send the frames to this model instead of the one recorded")
+	f.StringVar(&o.worker, "worker", "", "send the frames to this one worker (an id from 'sfctl workers') instead of any")
 	f.BoolVar(&o.pace, "pace", false, "replay at the original pace instead of as fast as possible")
 	f.StringVar(&o.html, "html", "", "write a self-contained HTML report into this folder")
 	f.DurationVar(&o.frameTimeout, "frame-timeout", recording.DefaultFrameTimeout, "how long one frame may take, retries included")
@@ -108,7 +110,7 @@ func runReplay(cmd *cobra.Command, g *globals, o replayOpts, sel recording.Selec
 		return loadExit(err)
 	}
 	p := recording.NewReplayer(c.nc, c.sub, logging.New("sfctl", g.logFormat, g.logLevel))
-	res, err := p.Replay(ctx, rec, recording.ReplayConfig{Model: o.model, Pace: o.pace, FrameTimeout: o.frameTimeout})
+	res, err := p.Replay(ctx, rec, recording.ReplayConfig{Model: o.model, Worker: o.worker, Pace: o.pace, FrameTimeout: o.frameTimeout})
 	if err != nil {
 		return err
 	}

@@ -150,3 +150,26 @@ func TestFullWorkerStopsTakingFrames(t *testing.T) {
 		return assertOK(t, nc, 200).Worker == "full"
 	})
 }
+
+// A replay can address one worker by name beside the queue group; the
+// frame reaches that worker every time.
+func TestNamedWorkerReachedDirectly(t *testing.T) {
+	url := startNATS(t)
+	nc := connect(t, url)
+	w1, _ := startWorker(t, worker.Config{NATSURL: url, ID: "w1"}, newFakeBackend(true))
+	w2, _ := startWorker(t, worker.Config{NATSURL: url, ID: "w2"}, newFakeBackend(true))
+	waitReady(t, w1)
+	waitReady(t, w2)
+	for i := range 20 {
+		d, err := infer(nc, subjects.InferDirect("w2", "ocr", "sb1"), testFrame(t, uint64(i)), 5*time.Second)
+		if err != nil {
+			t.Fatalf("direct request: %v", err)
+		}
+		if d.Worker != "w2" || d.Status != messages.StatusOK {
+			t.Fatalf("frame %d: reply %+v, want ok from w2", i, d)
+		}
+	}
+	if _, err := infer(nc, subjects.InferDirect("w9", "ocr", "sb1"), testFrame(t, 99), time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("unknown worker: err = %v, want no responders", err)
+	}
+}

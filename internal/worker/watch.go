@@ -127,15 +127,22 @@ func (w *Worker) subscribe(ctx context.Context, m *model) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("set pending limits on %s: %w", subj, err)
 	}
+	directSubj := w.subjects.InferDirectAll(subjectToken(w.cfg.ID), m.name)
+	direct, err := w.nc.Subscribe(directSubj, w.handler(m))
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("subscribe %s: %w", directSubj, err)
+	}
 	fctx, cancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
 	defer cancel()
 	if err := w.nc.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
+		_ = direct.Unsubscribe()
 		return fmt.Errorf("flush subscription %s: %w", subj, err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	m.sub, m.closed = sub, closed
+	m.sub, m.closed, m.direct = sub, closed, direct
 	w.notifyLocked()
 	return nil
 }
@@ -150,6 +157,10 @@ func (w *Worker) unsubscribeLocked(m *model) {
 	if err := m.sub.Drain(); err != nil {
 		w.log.Warn().Err(err).Str("model", m.name).Msg("drain subscription")
 	}
+	// The named subscription sees few frames (replays); unsubscribing drops
+	// none already handed to the callback.
+	_ = m.direct.Unsubscribe()
+	m.direct = nil
 	w.draining = append(pruneClosed(w.draining), m.closed)
 	m.sub, m.closed = nil, nil
 	w.notifyLocked()

@@ -97,6 +97,7 @@ type model struct {
 	stats     *modelStats
 	sub       *nats.Subscription
 	closed    <-chan nats.SubStatus // closes when sub has drained
+	direct    *nats.Subscription    // frames addressed to this worker by name, beside the group
 	polled    bool                  // the backend has been asked at least once
 	subFailed bool                  // the last subscribe attempt failed (logged once)
 	downSince time.Time             // when the backend was last seen to stop being ready

@@ -58,6 +58,18 @@ func (s Subjects) Infer(model, sandbox string) string {
 // InferAll matches frames for a model from every sandbox; workers subscribe here.
 func (s Subjects) InferAll(model string) string { return s.prefix + ".infer." + model + ".*" }
 
+// InferDirect is the subject that reaches one named worker for a model
+// instead of the model's queue group: replays use it to compare workers
+// or GPUs. Recording does not capture it.
+func (s Subjects) InferDirect(worker, model, sandbox string) string {
+	return s.prefix + ".direct." + worker + "." + model + "." + sandbox
+}
+
+// InferDirectAll matches every sandbox's frames sent to one named worker.
+func (s Subjects) InferDirectAll(worker, model string) string {
+	return s.prefix + ".direct." + worker + "." + model + ".*"
+}
+
 // WorkerStatus is where one worker answers status requests for one model.
 func (s Subjects) WorkerStatus(worker, model string) string {
 	return s.prefix + ".worker." + worker + "." + model
