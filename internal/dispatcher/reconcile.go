@@ -55,8 +55,9 @@ func (d *Dispatcher) Reconcile(ctx context.Context, rc ReconcileConfig) {
 		rc.Every = DefaultReconcileEvery
 	}
 	failing := false
+	live := newLiveDispatchers(d)
 	for {
-		err := d.reconcileOnce(ctx, rc)
+		err := d.reconcileOnce(ctx, rc, live)
 		if err != nil && !failing && ctx.Err() == nil {
 			d.log.Warn().Err(err).Str("event", "reconcile_failing").Msg("cannot reconcile sandboxes")
 		}
@@ -68,12 +69,12 @@ func (d *Dispatcher) Reconcile(ctx context.Context, rc ReconcileConfig) {
 }
 
 // reconcileOnce makes one pass over the leftovers.
-func (d *Dispatcher) reconcileOnce(ctx context.Context, rc ReconcileConfig) error {
+func (d *Dispatcher) reconcileOnce(ctx context.Context, rc ReconcileConfig, live *liveDispatchers) error {
 	leftovers, err := rc.Reaper.Leftovers(ctx)
 	if err != nil {
 		return err
 	}
-	live := &liveDispatchers{d: d}
+	live.newPass()
 	var errs []error
 	for _, l := range leftovers {
 		reason, err := d.orphaned(ctx, l, rc.Grace, live)
@@ -94,7 +95,7 @@ func (d *Dispatcher) reconcileOnce(ctx context.Context, rc ReconcileConfig) erro
 
 // orphaned says why a leftover is to be removed, or "" to keep it. One
 // with no task (a warm sandbox, or one taken from a pool) belongs to its
-// dispatcher for as long as that dispatcher answers.
+// dispatcher until that dispatcher has failed to answer several passes.
 func (d *Dispatcher) orphaned(ctx context.Context, l sandbox.Leftover, grace time.Duration,
 	live *liveDispatchers) (string, error) {
 	switch {
@@ -103,8 +104,8 @@ func (d *Dispatcher) orphaned(ctx context.Context, l sandbox.Leftover, grace tim
 	case time.Since(l.Created) < grace:
 		return "", nil
 	case l.Task == "":
-		alive, err := live.has(ctx, l.Dispatcher)
-		if err != nil || alive {
+		gone, err := live.gone(ctx, l.Dispatcher)
+		if err != nil || !gone {
 			return "", err
 		}
 		return "no task, and its dispatcher does not answer", nil

@@ -10,23 +10,37 @@ import (
 )
 
 const (
-	// liveFirstWait bounds the wait for answers to the sandbox-list
-	// request; this dispatcher answers it itself within milliseconds.
-	liveFirstWait = 2 * time.Second
-	// liveQuiet ends the wait once no other answer came for this long:
-	// dispatchers on other hosts answer within a round trip.
-	liveQuiet = 300 * time.Millisecond
+	// liveWindow is how long one pass listens for the dispatchers'
+	// answers to the sandbox-list request: a dispatcher answers within
+	// milliseconds, a loaded one within a few hundred.
+	liveWindow = time.Second
+	// liveMisses is how many passes in a row a dispatcher must fail to
+	// answer before its taskless sandboxes are removed: one slow answer
+	// must not cost a live dispatcher its warm sandboxes.
+	liveMisses = 3
 )
 
-// liveDispatchers learns, once per pass and only when asked, which
-// dispatchers answer on Subjects.SandboxList.
+// liveDispatchers tells which dispatchers stopped answering on
+// Subjects.SandboxList. It asks at most once per pass, and only when asked.
 type liveDispatchers struct {
-	d   *Dispatcher
-	ids map[string]bool
+	d       *Dispatcher
+	misses  map[string]int // passes in a row without an answer, kept across passes
+	ids     map[string]bool
+	counted map[string]bool // owners whose misses this pass has counted
 }
 
-// has reports whether the dispatcher id answered.
-func (l *liveDispatchers) has(ctx context.Context, id string) (bool, error) {
+func newLiveDispatchers(d *Dispatcher) *liveDispatchers {
+	return &liveDispatchers{d: d, misses: make(map[string]int)}
+}
+
+// newPass forgets the answers of the last pass.
+func (l *liveDispatchers) newPass() {
+	l.ids, l.counted = nil, make(map[string]bool)
+}
+
+// gone reports whether the dispatcher id has not answered for liveMisses
+// passes in a row, this one included.
+func (l *liveDispatchers) gone(ctx context.Context, id string) (bool, error) {
 	if l.ids == nil {
 		ids, err := l.d.askLive(ctx)
 		if err != nil {
@@ -34,10 +48,19 @@ func (l *liveDispatchers) has(ctx context.Context, id string) (bool, error) {
 		}
 		l.ids = ids
 	}
-	return l.ids[id], nil
+	if !l.counted[id] {
+		l.counted[id] = true
+		if l.ids[id] {
+			l.misses[id] = 0
+		} else {
+			l.misses[id]++
+		}
+	}
+	return l.misses[id] >= liveMisses, nil
 }
 
-// askLive sends one sandbox-list request and gathers who answers.
+// askLive sends one sandbox-list request and gathers who answers within
+// liveWindow.
 func (d *Dispatcher) askLive(ctx context.Context) (map[string]bool, error) {
 	inbox := d.nc.NewRespInbox()
 	sub, err := d.nc.SubscribeSync(inbox)
@@ -48,11 +71,11 @@ func (d *Dispatcher) askLive(ctx context.Context) (map[string]bool, error) {
 	if err := d.nc.PublishRequest(d.subj.SandboxList(), inbox, nil); err != nil {
 		return nil, fmt.Errorf("reconcile: ask the dispatchers: %w", err)
 	}
+	wctx, cancel := context.WithTimeout(ctx, liveWindow)
+	defer cancel()
 	ids := map[string]bool{d.cfg.ID: true}
-	for wait := liveFirstWait; ; wait = liveQuiet {
-		wctx, cancel := context.WithTimeout(ctx, wait)
+	for {
 		m, err := sub.NextMsgWithContext(wctx)
-		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return ids, nil
 		}

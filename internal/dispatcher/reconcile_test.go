@@ -86,8 +86,10 @@ func TestReconcileRemovesOnlyWhatNoLiveTaskOwns(t *testing.T) {
 		d.Reconcile(rctx, dispatcher.ReconcileConfig{Reaper: r, Grace: time.Minute, Every: 50 * time.Millisecond})
 	}()
 	want := []string{"c-done", "c-mine", "c-moved", "c-unknown", "c-unlabelled", "c-warm-gone"}
-	waitFor(t, "leftovers removed", 10*time.Second, func() bool { return len(r.removedSorted()) >= len(want) })
-	time.Sleep(200 * time.Millisecond) // a few more passes: nothing else may go
+	// c-warm-gone goes after three passes without an answer from its
+	// dispatcher, by which time c-warm-live's has answered three times.
+	waitFor(t, "leftovers removed", 30*time.Second, func() bool { return len(r.removedSorted()) >= len(want) })
+	time.Sleep(1500 * time.Millisecond) // one more pass: nothing else may go
 	stop()
 	<-done
 	if got := r.removedSorted(); !slices.Equal(got, want) {
