@@ -15,6 +15,7 @@ import (
 
 	"github.com/screenfleet/screenfleet/internal/agent"
 	"github.com/screenfleet/screenfleet/internal/daemon"
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -26,6 +27,7 @@ func main() {
 type options struct {
 	cfg agent.Config
 	log daemon.Logging
+	tls natsconn.TLS
 }
 
 // run parses args, runs the agent until SIGTERM or SIGINT, and returns the
@@ -52,7 +54,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.cfg.InferTimeout, "infer-timeout", agent.DefaultInferTimeout, "timeout of one inference request")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "address of /metrics, /healthz and /readyz (empty: off)")
 	o.log.AddFlags(fs)
-	if err := daemon.Parse(fs, args); err != nil {
+	o.tls.AddFlags(fs)
+	err := daemon.Parse(fs, args)
+	if err != nil {
+		return o, err
+	}
+	if o.cfg.NATSOptions, err = o.tls.Options(); err != nil {
 		return o, err
 	}
 	if o.cfg.Sandbox == "" {

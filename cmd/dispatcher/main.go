@@ -26,6 +26,7 @@ import (
 
 	"github.com/screenfleet/screenfleet/internal/dispatcher"
 	"github.com/screenfleet/screenfleet/internal/logging"
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/internal/natsembed"
 	"github.com/screenfleet/screenfleet/internal/recording"
 	"github.com/screenfleet/screenfleet/internal/sandbox"
@@ -49,6 +50,7 @@ type options struct {
 	dataDir   string
 	logFormat string
 	logLevel  string
+	tls       natsconn.TLS
 }
 
 // run returns the exit code: 0 after a clean stop, 1 on failure, 2 for bad flags.
@@ -171,8 +173,19 @@ func parseFlags(args []string) (options, error) {
 	dockerFlags(fs, &o)
 	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF")); err != nil {
+	o.tls.AddFlags(fs)
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF"))
+	if err != nil {
 		return o, err
+	}
+	if o.cfg.NATSOptions, err = o.tls.Options(); err != nil {
+		return o, err
+	}
+	// The process runtime's agents read the same files, through SF_TLS_*.
+	// Shortcoming: the docker runtime does not mount them into sandboxes.
+	if o.tls.Enabled() {
+		o.process.Env = append(o.process.Env, "SF_TLS_CA="+o.tls.CA, "SF_TLS_CERT="+o.tls.Cert,
+			"SF_TLS_KEY="+o.tls.Key)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/screenfleet/screenfleet/internal/daemon"
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/internal/worker"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -32,6 +33,7 @@ type options struct {
 	score    float64
 	iou      float64
 	log      daemon.Logging
+	tls      natsconn.TLS
 }
 
 func run(args []string) int {
@@ -60,8 +62,12 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr,
 		"address for /metrics, /healthz and /readyz (empty: none)")
 	o.log.AddFlags(fs)
+	o.tls.AddFlags(fs)
 	err := daemon.Parse(fs, args)
 	if err != nil {
+		return o, err
+	}
+	if o.cfg.NATSOptions, err = o.tls.Options(); err != nil {
 		return o, err
 	}
 	o.cfg.Models = splitList(o.models)
@@ -94,6 +100,8 @@ func batchFlags(fs *flag.FlagSet, o *options) {
 		"how long a batch's first frame may wait for more (negative: never)")
 	fs.IntVar(&o.cfg.MaxQueued, "max-queued", 0, "frames waiting per model beyond the batches in flight "+
 		"before new ones are refused (default max(4 x max-in-flight, 2 x max-batch))")
+	fs.BoolVar(&o.cfg.FullFrames, "full-frames", false, "send boxes models every frame whole "+
+		"(default: per sandbox, only the bands that changed since its last frame are recognised)")
 	fs.StringVar(&o.adapters, "adapter", "", "model=auto|boxes|yolo,... (default auto: from model metadata)")
 	fs.StringVar(&o.labels, "labels", "", "model=FILE,...: class names of YOLO models, one per line")
 	fs.Float64Var(&o.score, "yolo-score", 0.25, "YOLO score threshold")

@@ -129,8 +129,8 @@ func (a *agent) connect() error {
 	}
 	a.closed = make(chan struct{})
 	log := a.log
-	nc, err := nats.Connect(a.cfg.NATSURL,
-		nats.Name("agentd "+a.cfg.Sandbox),
+	opts := []nats.Option{
+		nats.Name("agentd " + a.cfg.Sandbox),
 		nats.MaxReconnects(-1), // the agent is useless without NATS: never give up
 		nats.RetryOnFailedConnect(true),
 		nats.DrainTimeout(drainTimeout),
@@ -144,7 +144,8 @@ func (a *agent) connect() error {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Warn().Err(err).Msg("nats async error")
 		}),
-	)
+	}
+	nc, err := nats.Connect(a.cfg.NATSURL, append(opts, a.cfg.NATSOptions...)...)
 	if err != nil {
 		return fmt.Errorf("agent: connect to %s: %w", a.cfg.NATSURL, err)
 	}

@@ -26,6 +26,9 @@ const DefaultInferTimeout = 5 * time.Second
 type Config struct {
 	// NATSURL is the server to connect to, used when Conn is nil.
 	NATSURL string
+	// NATSOptions are extra dial options (TLS from natsconn), used when
+	// Conn is nil.
+	NATSOptions []nats.Option
 	// Conn is an existing connection to use instead of dialling NATSURL
 	// (when the agent is embedded). Run neither drains nor closes it.
 	Conn *nats.Conn

@@ -35,6 +35,9 @@ type Config struct {
 	// sandbox's agent. With Conn set it may be empty: the connection's URL
 	// is used.
 	NATSURL string
+	// NATSOptions are extra dial options (TLS from natsconn), used when
+	// Conn is nil.
+	NATSOptions []nats.Option
 	// Conn is an existing connection to use (sfctl dev, tests); the
 	// dispatcher does not close it.
 	Conn *nats.Conn

@@ -128,9 +128,10 @@ func (d *Dispatcher) connect() error {
 			return errors.New("dispatcher: config: NATSURL is required for the sandboxes' agents")
 		}
 	} else {
-		nc, err := nats.Connect(d.cfg.NATSURL, nats.Name("sf-dispatcher-"+d.cfg.ID),
+		opts := []nats.Option{nats.Name("sf-dispatcher-" + d.cfg.ID),
 			nats.MaxReconnects(-1), // a dispatcher outlives server restarts
-		)
+		}
+		nc, err := nats.Connect(d.cfg.NATSURL, append(opts, d.cfg.NATSOptions...)...)
 		if err != nil {
 			return fmt.Errorf("dispatcher: connect %s: %w", d.cfg.NATSURL, err)
 		}

@@ -20,7 +20,12 @@ type conn struct {
 }
 
 func (g *globals) connect() (*conn, error) {
-	nc, err := nats.Connect(g.natsURL, nats.Name("sfctl"), nats.Timeout(5*time.Second))
+	tlsOpts, err := g.tls.Options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(g.natsURL, append([]nats.Option{nats.Name("sfctl"), nats.Timeout(5 * time.Second)},
+		tlsOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach NATS at %s: %w (is 'sfctl dev' or a NATS server running? set --nats-url or SF_NATS_URL)", g.natsURL, err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 )
 
 // globals are the flags every command shares.
@@ -19,6 +21,7 @@ type globals struct {
 	prefix    string
 	logFormat string
 	logLevel  string
+	tls       natsconn.TLS
 	out       io.Writer
 	// now is the clock listings measure ages against; tests fix it.
 	now func() time.Time
@@ -46,6 +49,7 @@ Every flag can also be set in the environment as SF_<FLAG> (SF_NATS_URL, ...).`,
 	pf.StringVar(&g.prefix, "subject-prefix", "sf", "prefix of every screenfleet subject")
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: auto, json or console")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	g.tls.AddFlags(pf)
 	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newTasksCmd(g), newWatchCmd(g), newSandboxesCmd(g),
 		newWorkersCmd(g), newCancelCmd(g), newDevCmd(g), newDemoCmd(g),
 		newReplayCmd(g), newExportCmd(g))

@@ -45,6 +45,9 @@ const (
 type Config struct {
 	// NATSURL is the server to connect to when Conn is nil.
 	NATSURL string
+	// NATSOptions are extra dial options (TLS from natsconn), used when
+	// Conn is nil.
+	NATSOptions []nats.Option
 	// Conn is a connection to use instead of dialling NATSURL. The worker
 	// does not close it, and chains its error handler in front of Conn's.
 	Conn *nats.Conn

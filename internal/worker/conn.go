@@ -21,8 +21,8 @@ func (w *Worker) connect() error {
 		})
 		return nil
 	}
-	nc, err := nats.Connect(w.cfg.NATSURL,
-		nats.Name("sf-worker "+w.cfg.ID),
+	opts := []nats.Option{
+		nats.Name("sf-worker " + w.cfg.ID),
 		// A worker outlives NATS restarts: keep reconnecting, and the
 		// client resends the subscriptions.
 		nats.MaxReconnects(-1),
@@ -41,7 +41,8 @@ func (w *Worker) connect() error {
 			w.log.Info().Str("event", "nats_reconnected").Str("url", nc.ConnectedUrlRedacted()).
 				Msg("nats reconnected")
 		}),
-	)
+	}
+	nc, err := nats.Connect(w.cfg.NATSURL, append(opts, w.cfg.NATSOptions...)...)
 	if err != nil {
 		return fmt.Errorf("worker connect to nats %s: %w", w.cfg.NATSURL, err)
 	}

@@ -37,8 +37,13 @@ func newCompose(t *testing.T) *compose {
 			t.Skip("neither docker-compose nor docker compose is installed")
 		}
 	}
-	return &compose{argv: append(argv, "-f", composeFile), project: "sfc" + strconv.Itoa(os.Getpid())}
+	return &compose{argv: append(argv, "-f", composeFile), project: "sfc" + strconv.Itoa(os.Getpid()),
+		env: composePasswords}
 }
+
+// composePasswords are the role passwords deploy/nats.conf requires.
+var composePasswords = []string{"SF_NATS_SUBMITTER_PASSWORD=sub-pw", "SF_NATS_DISPATCHER_PASSWORD=disp-pw",
+	"SF_NATS_WORKER_PASSWORD=work-pw", "SF_NATS_AGENT_PASSWORD=agent-pw"}
 
 func (c *compose) run(ctx context.Context, args ...string) (string, error) {
 	full := append(append(append([]string{}, c.argv[1:]...), "-p", c.project), args...)
@@ -91,6 +96,7 @@ func TestComposeCPUStackRunsATask(t *testing.T) {
 	netName := c.project + "-net"
 	c.env = []string{"SF_NETWORK=" + netName, "SF_NATS_PORT=" + natsPort, "SF_NATS_MONITOR_PORT=" + monPort,
 		"SF_DISPATCHER_ID=" + c.project, "SF_MAX_SANDBOXES=2"}
+	c.env = append(c.env, composePasswords...)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { c.down(t, netName) })
@@ -98,7 +104,7 @@ func TestComposeCPUStackRunsATask(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	js := connectJS(t, "nats://127.0.0.1:"+natsPort)
+	js := connectJS(t, "nats://submitter:sub-pw@127.0.0.1:"+natsPort)
 	site := serveOn(t, gateway(ctx, t, netName))
 	id := taskID("compose")
 	body := strings.ReplaceAll(string(task(id)), shared.siteURL, site)

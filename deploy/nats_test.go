@@ -1,0 +1,220 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Test passwords, one per role, handed to nats.conf through the
+// environment as a deployment does.
+var rolePasswords = map[string]string{
+	"submitter":  "sub-secret",
+	"dispatcher": "disp-secret",
+	"worker":     "work-secret",
+	"agent":      "agent-secret",
+}
+
+// startConfiguredServer runs a nats-server from deploy/nats.conf on a free
+// port with a temporary store.
+func startConfiguredServer(t *testing.T) *server.Server {
+	t.Helper()
+	for role, pw := range rolePasswords {
+		t.Setenv("SF_NATS_"+strings.ToUpper(role)+"_PASSWORD", pw)
+	}
+	opts, err := server.ProcessConfigFile("nats.conf")
+	if err != nil {
+		t.Fatalf("parse nats.conf: %v", err)
+	}
+	opts.Port, opts.HTTPPort, opts.StoreDir = -1, 0, t.TempDir()
+	opts.NoLog, opts.NoSigs = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	return srv
+}
+
+// connectAs dials srv as role.
+func connectAs(t *testing.T, srv *server.Server, role string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(role, rolePasswords[role]),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// violation runs do on a fresh connection as role and returns the
+// permission error the server answered with, or nil.
+func violation(t *testing.T, srv *server.Server, role string, do func(nc *nats.Conn) error) error {
+	t.Helper()
+	nc := connectAs(t, srv, role)
+	err := do(nc)
+	if ferr := nc.Flush(); ferr != nil && err == nil {
+		err = ferr
+	}
+	if last := nc.LastError(); last != nil && err == nil {
+		err = last
+	}
+	if err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		return err
+	}
+	if err != nil {
+		t.Fatalf("%s: unexpected error: %v", role, err)
+	}
+	return nil
+}
+
+func pub(subject string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error { return nc.Publish(subject, []byte("x")) }
+}
+
+func sub(subject string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error {
+		_, err := nc.Subscribe(subject, func(*nats.Msg) {})
+		return err
+	}
+}
+
+// TestNATSConfRefuses shows each role is refused what it must not do.
+func TestNATSConfRefuses(t *testing.T) {
+	srv := startConfiguredServer(t)
+	cases := []struct {
+		role, what string
+		do         func(*nats.Conn) error
+	}{
+		{"submitter", "write task state", pub("$KV.sf_tasks.t1")},
+		{"submitter", "consume the task stream", pub("$JS.API.CONSUMER.CREATE.TASKS.dispatchers")},
+		{"submitter", "delete the task stream", pub("$JS.API.STREAM.DELETE.TASKS")},
+		{"submitter", "read frames", sub("sf.infer.>")},
+		{"submitter", "assign a task", pub("sf.sandbox.sb1.assign")},
+		{"submitter", "report progress", pub("sf.progress.t1")},
+		{"agent", "submit a task", pub("sf.tasks.submit")},
+		{"agent", "write task state", pub("$KV.sf_tasks.t1")},
+		{"agent", "use the JetStream API", pub("$JS.API.STREAM.NAMES")},
+		{"agent", "read other sandboxes' frames", sub("sf.infer.ocr.*")},
+		{"agent", "read recorded frames", sub("sf.frames.>")},
+		{"agent", "assign a task", pub("sf.sandbox.sb2.assign")},
+		{"agent", "send to a named worker", pub("sf.direct.w1.ocr.sb1")},
+		{"agent", "read progress", sub("sf.progress.*")},
+		{"worker", "submit a task", pub("sf.tasks.submit")},
+		{"worker", "send frames", pub("sf.infer.ocr.sb1")},
+		{"worker", "take assignments", sub("sf.sandbox.*.assign")},
+		{"worker", "write task state", pub("$KV.sf_tasks.t1")},
+		{"worker", "use the JetStream API", pub("$JS.API.INFO")},
+		{"dispatcher", "send frames", pub("sf.infer.ocr.sb1")},
+		{"dispatcher", "read frames", sub("sf.infer.ocr.*")},
+	}
+	for _, c := range cases {
+		t.Run(c.role+" cannot "+c.what, func(t *testing.T) {
+			if err := violation(t, srv, c.role, c.do); err == nil {
+				t.Errorf("%s was allowed to %s", c.role, c.what)
+			}
+		})
+	}
+	if _, err := nats.Connect(srv.ClientURL(), nats.UserInfo("agent", "wrong")); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+	if _, err := nats.Connect(srv.ClientURL()); err == nil {
+		t.Error("a client without credentials was accepted")
+	}
+}
+
+// TestNATSConfAllows runs each role's needed actions end to end: the
+// dispatcher creates the stream and bucket, the submitter submits and reads
+// state, the agent sends a frame a worker answers, and the dispatcher
+// assigns a task the agent answers.
+func TestNATSConfAllows(t *testing.T) {
+	srv := startConfiguredServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	disp := connectAs(t, srv, "dispatcher")
+	djs, _ := jetstream.New(disp)
+	if _, err := djs.CreateStream(ctx, jetstream.StreamConfig{Name: "TASKS", Subjects: []string{"sf.tasks.submit"}}); err != nil {
+		t.Fatalf("dispatcher creates TASKS: %v", err)
+	}
+	dkv, err := djs.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sf_tasks"})
+	if err != nil {
+		t.Fatalf("dispatcher creates sf_tasks: %v", err)
+	}
+	if _, err := dkv.Put(ctx, "t1", []byte("queued")); err != nil {
+		t.Fatalf("dispatcher writes state: %v", err)
+	}
+	cons, err := djs.CreateOrUpdateConsumer(ctx, "TASKS", jetstream.ConsumerConfig{Durable: "dispatchers"})
+	if err != nil {
+		t.Fatalf("dispatcher creates the consumer: %v", err)
+	}
+
+	submitter := connectAs(t, srv, "submitter")
+	sjs, _ := jetstream.New(submitter)
+	if _, err := sjs.Publish(ctx, "sf.tasks.submit", []byte(`{"id":"t1"}`)); err != nil {
+		t.Fatalf("submitter submits: %v", err)
+	}
+	skv, err := sjs.KeyValue(ctx, "sf_tasks")
+	if err != nil {
+		t.Fatalf("submitter opens sf_tasks: %v", err)
+	}
+	if e, err := skv.Get(ctx, "t1"); err != nil || string(e.Value()) != "queued" {
+		t.Fatalf("submitter reads state: %v", err)
+	}
+	w, err := skv.Watch(ctx, "t1")
+	if err != nil {
+		t.Fatalf("submitter watches state: %v", err)
+	}
+	if e := <-w.Updates(); e == nil || string(e.Value()) != "queued" {
+		t.Fatalf("submitter watch gave %v", e)
+	}
+	_ = w.Stop()
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	defer pcancel()
+	if _, err := skv.Put(pctx, "t1", []byte("succeeded")); err == nil {
+		t.Fatal("submitter wrote task state")
+	}
+	if _, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second)); err != nil {
+		t.Fatalf("dispatcher fetches: %v", err)
+	}
+
+	worker := connectAs(t, srv, "worker")
+	if _, err := worker.QueueSubscribe("sf.infer.ocr.*", "sf-workers-ocr", func(m *nats.Msg) {
+		_ = m.Respond([]byte("boxes"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = worker.Flush()
+	agent := connectAs(t, srv, "agent")
+	if r, err := agent.RequestWithContext(ctx, "sf.infer.ocr.sb1", []byte("frame")); err != nil || string(r.Data) != "boxes" {
+		t.Fatalf("agent's frame not answered by the worker: %v", err)
+	}
+	if _, err := agent.Subscribe("sf.sandbox.sb1.assign", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = agent.Flush()
+	if r, err := disp.RequestWithContext(ctx, "sf.sandbox.sb1.assign", []byte("task")); err != nil || string(r.Data) != "ok" {
+		t.Fatalf("assignment not answered by the agent: %v", err)
+	}
+	if _, err := disp.Subscribe("sf.progress.*", func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = disp.Flush()
+	if _, err := agent.RequestWithContext(ctx, "sf.progress.t1", []byte("step")); err != nil {
+		t.Fatalf("agent's progress not answered: %v", err)
+	}
+	if err := agent.Publish("sf.frames.t1.sb1", []byte("png")); err != nil || agent.Flush() != nil || agent.LastError() != nil {
+		t.Fatalf("agent cannot record a frame: %v", errors.Join(err, agent.LastError()))
+	}
+}
