@@ -12,6 +12,7 @@ import (
 
 	"github.com/screenfleet/screenfleet/internal/kserve"
 	pb "github.com/screenfleet/screenfleet/internal/kserve/inferencepb"
+	"github.com/screenfleet/screenfleet/internal/regions"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -52,12 +53,16 @@ type boxesAdapter struct {
 	backend Backend
 	model   string
 	batch   int
+	regions *regions.Cache // nil: every frame whole
 }
 
 func (a boxesAdapter) kind() string  { return AdapterBoxes }
 func (a boxesAdapter) maxBatch() int { return a.batch }
 
 func (a boxesAdapter) infer(ctx context.Context, frames []messages.Frame) ([][]messages.Box, error) {
+	if a.regions != nil {
+		return a.inferRegions(ctx, frames)
+	}
 	images := make([][]byte, len(frames))
 	for i, f := range frames {
 		images[i] = f.Data
@@ -67,7 +72,7 @@ func (a boxesAdapter) infer(ctx context.Context, frames []messages.Frame) ([][]m
 
 // defaultAdapter is the adapter of a model whose metadata was not read.
 func (w *Worker) defaultAdapter(model string) adapter {
-	return boxesAdapter{backend: w.backend, model: model, batch: w.cfg.MaxBatch}
+	return boxesAdapter{backend: w.backend, model: model, batch: w.cfg.MaxBatch, regions: w.regions}
 }
 
 // pickAdapter chooses model's adapter from Config.Adapters, or from the
@@ -102,7 +107,7 @@ func (w *Worker) pickAdapter(ctx context.Context, model string) (adapter, error)
 	if want == AdapterYOLO {
 		return w.newYOLOAdapter(model, md, cfg, batch)
 	}
-	return boxesAdapter{backend: w.backend, model: model, batch: batch}, nil
+	return boxesAdapter{backend: w.backend, model: model, batch: batch, regions: w.regions}, nil
 }
 
 // kindOf reads the adapter a model needs from its metadata: BYTES in is a

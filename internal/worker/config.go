@@ -81,6 +81,11 @@ type Config struct {
 	// Labels names each YOLO model's labels file, one class per line; a
 	// model without one must publish a "labels" parameter in its config.
 	Labels map[string]string
+	// FullFrames sends every frame of a boxes model whole to the backend.
+	// By default a boxes model's frames go through a region cache: per
+	// sandbox, only the bands whose pixels changed since the last frame are
+	// recognised, and the text found elsewhere is reused.
+	FullFrames bool
 	// YOLO tunes YOLOv8 decoding (thresholds, NMS mode).
 	YOLO yolo.Options
 	// RequestTimeout bounds one backend call, and one readiness probe.

@@ -37,6 +37,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/screenfleet/screenfleet/internal/kserve"
+	"github.com/screenfleet/screenfleet/internal/regions"
 	"github.com/screenfleet/screenfleet/internal/telemetry"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -54,6 +55,7 @@ type Backend interface {
 type Worker struct {
 	cfg      Config
 	backend  Backend
+	regions  *regions.Cache // nil with Config.FullFrames
 	nc       *nats.Conn
 	ownConn  bool
 	subjects messages.Subjects
@@ -195,6 +197,9 @@ func newWorker(cfg Config, backend Backend, log zerolog.Logger) *Worker {
 		log:      log.With().Str("worker", cfg.ID).Str("gpu", cfg.GPU).Logger(),
 		changed:  make(chan struct{}),
 		wake:     make(chan struct{}, 1),
+	}
+	if !cfg.FullFrames {
+		w.regions = regions.New(0)
 	}
 	for _, name := range cfg.Models {
 		w.models = append(w.models, &model{name: name, stats: newModelStats(),

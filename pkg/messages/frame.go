@@ -34,6 +34,32 @@ type Frame struct {
 	CropX      int     `msgpack:"crop_x"`
 	CropY      int     `msgpack:"crop_y"`
 	Data       []byte  `msgpack:"data"`
+	// Tiles, when set, hashes Data's pixels tile by tile, so a backend that
+	// keeps results per sandbox can tell which regions changed since the
+	// frame it last saw without decoding this one. Optional and additive:
+	// readers that ignore it see the same frame.
+	Tiles *TileGrid `msgpack:"tiles,omitempty"`
+}
+
+// TileGrid is a grid of Size x Size pixel tiles over a Width x Height image,
+// row by row; edge tiles are cut to the image. Hash holds one 64-bit hash of
+// each tile's pixels (Cols*Rows of them): equal hashes mean unchanged tiles.
+type TileGrid struct {
+	Size   int      `msgpack:"size"`
+	Width  int      `msgpack:"width"`
+	Height int      `msgpack:"height"`
+	Hash   []uint64 `msgpack:"hash"`
+}
+
+// Cols is the number of tile columns.
+func (g *TileGrid) Cols() int { return (g.Width + g.Size - 1) / g.Size }
+
+// Rows is the number of tile rows.
+func (g *TileGrid) Rows() int { return (g.Height + g.Size - 1) / g.Size }
+
+// Valid reports whether g's hashes match its dimensions.
+func (g *TileGrid) Valid() bool {
+	return g != nil && g.Size > 0 && g.Width > 0 && g.Height > 0 && len(g.Hash) == g.Cols()*g.Rows()
 }
 
 // Box is one thing found on a frame: a word, a line, a button.

@@ -1,0 +1,127 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/screenfleet/screenfleet/internal/inferd"
+	"github.com/screenfleet/screenfleet/internal/kserve"
+	"github.com/screenfleet/screenfleet/internal/ocr/ocrtest"
+	"github.com/screenfleet/screenfleet/internal/regions"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// countingBackend passes calls on and remembers the size of every image.
+type countingBackend struct {
+	Backend
+	mu    sync.Mutex
+	sizes []image.Point
+}
+
+func (b *countingBackend) InferBoxes(ctx context.Context, model string, images [][]byte) ([][]messages.Box, error) {
+	b.mu.Lock()
+	for _, img := range images {
+		b.sizes = append(b.sizes, decode(img).Rect.Size())
+	}
+	b.mu.Unlock()
+	return b.Backend.InferBoxes(ctx, model, images)
+}
+
+func (b *countingBackend) take() []image.Point {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.sizes
+	b.sizes = nil
+	return out
+}
+
+// formPage is a form of several rows; button is the label of the first
+// button in the last row.
+func formPage(button string) string {
+	return `<!doctype html><html><body style="margin:0;background:#fff;font-family:sans-serif;font-size:17px">
+<div style="position:absolute;left:40px;top:30px;font-size:22px">Account settings</div>
+<div style="position:absolute;left:40px;top:90px">User name</div>
+<input style="position:absolute;left:180px;top:88px;width:200px;font-size:16px" value="alice">
+<div style="position:absolute;left:40px;top:150px">Email address</div>
+<div style="position:absolute;left:40px;top:210px">Notifications are on</div>
+<button style="position:absolute;left:40px;top:320px;font-size:16px;padding:6px 14px">` + button + `</button>
+<button style="position:absolute;left:200px;top:320px;font-size:16px;padding:6px 14px">Cancel</button>
+</body></html>`
+}
+
+func lineTexts(boxes []messages.Box) []string {
+	var out []string
+	for _, b := range boxes {
+		if b.Level == "line" {
+			out = append(out, fmt.Sprintf("%s@%d,%d", strings.ToLower(b.Text), b.CenterX()/8, b.CenterY()/8))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Through real Tesseract: a second frame where one button's label changed
+// is recognised in one band around that button, and the merged answer reads
+// what a full-frame recognition of that frame reads; a third, identical
+// frame costs no backend call.
+func TestRegionCacheWithTesseract(t *testing.T) {
+	before := ocrtest.Screenshot(t, formPage("Save"), 640, 400)
+	after := ocrtest.Screenshot(t, formPage("Saved now"), 640, 400)
+	srv, err := inferd.Start(t.Context(), inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		OCRWorkers: 1}, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatalf("start inferd: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	client, err := kserve.Dial(t.Context(), srv.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	b := &countingBackend{Backend: client}
+	a := boxesAdapter{backend: b, model: "ocr", batch: 8, regions: regions.New(0)}
+	frame := func(data []byte) []messages.Frame {
+		return []messages.Frame{{Sandbox: "sb", Codec: messages.CodecPNG, Width: 640, Height: 400, Data: data}}
+	}
+
+	if _, err := a.inferRegions(t.Context(), frame(before)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.take(); len(got) != 1 || got[0] != image.Pt(640, 400) {
+		t.Fatalf("first frame sent as %v, want whole", got)
+	}
+	cached, err := a.inferRegions(t.Context(), frame(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.take(); len(got) != 1 || got[0].Y > 120 {
+		t.Fatalf("changed frame sent as %v, want one band around the button", got)
+	}
+	full, err := client.InferBoxes(t.Context(), "ocr", [][]byte{after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lineTexts(cached[0]), lineTexts(full[0]); !slices.Equal(got, want) {
+		t.Fatalf("cache reads\n%v\nfull frame reads\n%v", got, want)
+	}
+	if !slices.ContainsFunc(cached[0], func(b messages.Box) bool {
+		return strings.Contains(strings.ToLower(b.Text), "saved now")
+	}) {
+		t.Fatalf("the new label is missing: %v", lineTexts(cached[0]))
+	}
+
+	again, err := a.inferRegions(t.Context(), frame(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.take(); len(got) != 0 || !slices.Equal(lineTexts(again[0]), lineTexts(cached[0])) {
+		t.Fatalf("unchanged frame: sent %v, read %v", got, lineTexts(again[0]))
+	}
+}
