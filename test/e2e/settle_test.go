@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 )
@@ -17,19 +16,14 @@ const redrawFor = 300 * time.Millisecond
 func TestSettleWaitsForRedrawing(t *testing.T) {
 	t.Parallel()
 	id := "e2e-settle"
-	query := "run=" + id
-	task := map[string]any{"id": id,
-		"app": map[string]any{"command": []string{"firefox-esr", "--kiosk", shared.site.URL + "/redraw.html?" + query}},
-		"steps": []map[string]any{
-			{"action": "wait_for", "target": map[string]any{"text": "Idle"}, "timeout": "60s"},
-			{"action": "click", "target": map[string]any{"text": "Start"}},
-			{"action": "click", "target": map[string]any{"text": "Continue"}},
-			{"action": "assert", "target": map[string]any{"text": "Clicked when settled"}, "timeout": "10s"},
-		}}
-	payload, _ := json.Marshal(task)
-	submitJSON(t, payload, id)
+	submitPageTask(t, id, "redraw.html", []map[string]any{
+		{"action": "wait_for", "target": map[string]any{"text": "Idle"}, "timeout": "60s"},
+		{"action": "click", "target": map[string]any{"text": "Start"}},
+		{"action": "click", "target": map[string]any{"text": "Continue"}},
+		{"action": "assert", "target": map[string]any{"text": "Clicked when settled"}, "timeout": "10s"},
+	})
 	st := waitFinal(t, id, taskLimit)
-	if echoes, ok := shared.site.waitEcho(query, "settled", 10*time.Second); !ok {
+	if echoes, ok := shared.site.waitEcho("run="+id, "settled", 10*time.Second); !ok {
 		t.Fatalf("Continue was not clicked after the page settled: %q (steps %+v)", echoes, st.Steps)
 	}
 	requireSucceeded(t, st)

@@ -49,22 +49,32 @@ func TestTypingOffKeymapCharacters(t *testing.T) {
 	typeAndReadBack(t, "e2e-unicode", "Spaß øøøø àéîõü /_@ Привет")
 }
 
+// submitPageTask submits task id: Firefox on the example site's page, with
+// run=id in the page's query (what the page's echoes are filed under), and
+// steps.
+func submitPageTask(t *testing.T, id, page string, steps []map[string]any) {
+	t.Helper()
+	url := shared.site.URL + "/" + page + "?run=" + id
+	payload, err := json.Marshal(map[string]any{"id": id,
+		"app": map[string]any{"command": []string{"firefox-esr", "--kiosk", url}}, "steps": steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitJSON(t, payload, id)
+}
+
 // typeAndReadBack types text into the notes page's field and checks that the
 // field held exactly text, and never anything that is not a prefix of it.
 func typeAndReadBack(t *testing.T, id, text string) {
 	t.Helper()
 	query := "run=" + id
-	task := map[string]any{"id": id,
-		"app": map[string]any{"command": []string{"firefox-esr", "--kiosk", shared.site.URL + "/notes.html?" + query}},
-		"steps": []map[string]any{
-			{"action": "wait_for", "target": map[string]any{"text": "Nothing written"}, "timeout": "60s"},
-			{"action": "click", "target": map[string]any{"right_of": "Note"}},
-			{"action": "type", "text": text},
-			{"action": "assert", "target": map[string]any{"text": fmt.Sprintf("%d characters written", len([]rune(text)))},
-				"timeout": "10s"},
-		}}
-	payload, _ := json.Marshal(task)
-	submitJSON(t, payload, id)
+	submitPageTask(t, id, "notes.html", []map[string]any{
+		{"action": "wait_for", "target": map[string]any{"text": "Nothing written"}, "timeout": "60s"},
+		{"action": "click", "target": map[string]any{"right_of": "Note"}},
+		{"action": "type", "text": text},
+		{"action": "assert", "target": map[string]any{"text": fmt.Sprintf("%d characters written", len([]rune(text)))},
+			"timeout": "10s"},
+	})
 	requireSucceeded(t, waitFinal(t, id, taskLimit))
 	echoes, ok := shared.site.waitEcho(query, text, 10*time.Second)
 	if !ok {
