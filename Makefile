@@ -41,6 +41,17 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeTask -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeDetections -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeProgress -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeAssignReply -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeTaskStatus -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/agent -run '^$$' -fuzz FuzzDecodeAssignment -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/ocr -run '^$$' -fuzz FuzzCheckImage -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/kserve -run '^$$' -fuzz FuzzDecodeBytesTensor -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/kserve -run '^$$' -fuzz FuzzDecodeBoxesRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/kserve -run '^$$' -fuzz FuzzDecodeBoxesResponse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/inferd -run '^$$' -fuzz FuzzModelInfer -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/target -run '^$$' -fuzz FuzzSelect -fuzztime $(FUZZTIME)
 
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

@@ -73,9 +73,9 @@ func eventTime(t time.Time) string {
 	return strconv.FormatInt(t.Unix(), 10) + "." + strconv.Itoa(t.Nanosecond())
 }
 
-// onEvent ends the sandbox of a container that died. An oom event comes
-// before the die event of the same kill; the inspect after die says
-// OOMKilled either way, so it is the one relied on.
+// onEvent ends the sandbox of a container that died. An oom event usually
+// comes before the die event of the same kill, and the inspect after die
+// says OOMKilled; either is taken as the reason.
 func (d *Docker) onEvent(ctx context.Context, m events.Message) {
 	sb := d.holding(m.Actor.ID)
 	if sb == nil {
@@ -83,6 +83,7 @@ func (d *Docker) onEvent(ctx context.Context, m events.Message) {
 	}
 	switch m.Action {
 	case events.ActionOOM:
+		sb.oomSeen.Store(true)
 		sb.log.Warn().Str("event", "sandbox_oom").Msg("sandbox container ran out of memory")
 	case events.ActionDie:
 		code, _ := strconv.Atoi(m.Actor.Attributes["exitCode"])

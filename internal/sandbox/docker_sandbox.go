@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -33,8 +34,9 @@ type dockerSandbox struct {
 	log         zerolog.Logger
 	started     time.Time
 
-	done  chan struct{}
-	state sandboxState
+	done    chan struct{}
+	state   sandboxState
+	oomSeen atomic.Bool // an oom event came for the container
 }
 
 // ID returns the sandbox id.
@@ -64,7 +66,7 @@ func (s *dockerSandbox) end(reason error) {
 
 // died records the container's death as the engine reported it.
 func (s *dockerSandbox) died(exitCode int, oomKilled bool) {
-	if oomKilled {
+	if oomKilled || s.oomSeen.Load() {
 		s.end(fmt.Errorf("sandbox container %w (memory limit %d MiB)", ErrOOMKilled, s.rt.cfg.Memory>>20))
 		return
 	}

@@ -79,7 +79,13 @@ func runtimeForTest(t *testing.T, cfg DockerConfig) *Docker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rt.stopWatch(); <-rt.watchDone })
+	t.Cleanup(func() {
+		rt.stopWatch()
+		<-rt.watchDone
+		// After the sandboxes' own cleanups (registered later, run first);
+		// fails harmlessly while another runtime of the test still uses it.
+		_ = cli.NetworkRemove(context.WithoutCancel(ctx), cfg.Network)
+	})
 	return rt
 }
 

@@ -70,7 +70,7 @@ func (a boxesAdapter) plan(f messages.Frame) planned {
 	var img *image.RGBA
 	grid := f.Tiles
 	if !grid.Valid() || grid.Width != f.Width || grid.Height != f.Height {
-		if img = decode(f.Data); img == nil {
+		if img = decodeFrame(f); img == nil {
 			a.regions.Forget(key)
 			return whole
 		}
@@ -84,7 +84,7 @@ func (a boxesAdapter) plan(f messages.Frame) planned {
 		return planned{plan: p}
 	}
 	if img == nil {
-		if img = decode(f.Data); img == nil {
+		if img = decodeFrame(f); img == nil {
 			a.regions.Forget(key)
 			return whole
 		}
@@ -99,6 +99,15 @@ func (a boxesAdapter) plan(f messages.Frame) planned {
 		crops = append(crops, buf.Bytes())
 	}
 	return planned{plan: p, images: crops}
+}
+
+// decodeFrame decodes f's image, or returns nil; an image whose header
+// disagrees with the frame's size is not decoded at all.
+func decodeFrame(f messages.Frame) *image.RGBA {
+	if checkImageSize(f) != nil {
+		return nil
+	}
+	return decode(f.Data)
 }
 
 // decode reads an encoded frame into RGBA pixels, or returns nil.

@@ -132,6 +132,9 @@ func (a *yoloAdapter) request(frames []messages.Frame) (*pb.ModelInferRequest, [
 	tensor := make([]float32, per*len(frames))
 	transforms := make([]yolo.Transform, len(frames))
 	for i, f := range frames {
+		if err := checkImageSize(f); err != nil {
+			return nil, nil, err
+		}
 		img, _, err := image.Decode(bytes.NewReader(f.Data))
 		if err != nil {
 			return nil, nil, messages.Errorf(messages.CodeBadFrame, "frame %d: decode %s: %v", f.Seq, f.Codec, err)
@@ -209,4 +212,19 @@ func (a *yoloAdapter) toBoxes(ds []yolo.Box, t yolo.Transform) []messages.Box {
 		out = append(out, messages.Box{X: x, Y: y, W: w, H: h, Class: a.labels[d.Class], Conf: d.Score})
 	}
 	return out
+}
+
+// checkImageSize reads only the image's header and refuses an image whose
+// size is not the frame's (already bounded by Frame.Validate), so that a
+// small file claiming a huge image is refused before decoding allocates it.
+func checkImageSize(f messages.Frame) error {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(f.Data))
+	if err != nil {
+		return messages.Errorf(messages.CodeBadFrame, "frame %d: decode %s: %v", f.Seq, f.Codec, err)
+	}
+	if cfg.Width != f.Width || cfg.Height != f.Height {
+		return messages.Errorf(messages.CodeBadFrame, "frame %d: image is %dx%d, frame says %dx%d",
+			f.Seq, cfg.Width, cfg.Height, f.Width, f.Height)
+	}
+	return nil
 }
