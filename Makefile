@@ -5,7 +5,7 @@ BIN      := bin
 # be in the environment when a process starts.
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: all deps build demo test test-short fuzz proto vet fmt clean images test-images
+.PHONY: all deps build demo test test-short fuzz faults proto vet fmt clean images test-images
 
 all: build
 
@@ -38,20 +38,24 @@ test-short:
 
 # Each decoder of outside data is fuzzed briefly; FUZZTIME=1m for longer runs.
 FUZZTIME ?= 15s
+# package:fuzzer, one per decoder of outside data.
+FUZZERS = pkg/messages:FuzzDecodeTask pkg/messages:FuzzDecodeFrame pkg/messages:FuzzDecodeDetections \
+	pkg/messages:FuzzDecodeProgress pkg/messages:FuzzDecodeAssignReply pkg/messages:FuzzDecodeTaskStatus \
+	internal/agent:FuzzDecodeAssignment internal/ocr:FuzzCheckImage internal/kserve:FuzzDecodeBytesTensor \
+	internal/kserve:FuzzDecodeBoxesRequest internal/kserve:FuzzDecodeBoxesResponse \
+	internal/inferd:FuzzModelInfer internal/target:FuzzSelect
 fuzz:
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeTask -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeDetections -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeProgress -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeAssignReply -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeTaskStatus -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/agent -run '^$$' -fuzz FuzzDecodeAssignment -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/ocr -run '^$$' -fuzz FuzzCheckImage -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/kserve -run '^$$' -fuzz FuzzDecodeBytesTensor -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/kserve -run '^$$' -fuzz FuzzDecodeBoxesRequest -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/kserve -run '^$$' -fuzz FuzzDecodeBoxesResponse -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/inferd -run '^$$' -fuzz FuzzModelInfer -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/target -run '^$$' -fuzz FuzzSelect -fuzztime $(FUZZTIME)
+	set -e; for f in $(FUZZERS); do \
+		$(GO) test ./$${f%%:*} -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME); \
+	done
+
+# Tasks run while agents, the worker and the NATS server are SIGKILLed
+# (test/faults); make test runs it at its small default size.
+FAULT_TASKS ?= 60
+FAULT_KILLS ?= 40
+faults: deps
+	$(GO) test -count=1 -timeout 30m -v -run TestTasksSurviveKills ./test/faults \
+		-args -tasks $(FAULT_TASKS) -kills $(FAULT_KILLS)
 
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
