@@ -37,7 +37,7 @@ func TestSuccessWritesStatesInOrder(t *testing.T) {
 	if st.StartedAt.IsZero() || st.FinishedAt.IsZero() || st.SubmittedAt.IsZero() {
 		t.Errorf("times not set: %+v", st)
 	}
-	waitFor(t, "sandbox teardown", 5*time.Second, func() bool { return rt.live() == 0 })
+	waitFor(t, "sandbox teardown", 20*time.Second, func() bool { return rt.live() == 0 })
 
 	base := "http://" + d.HTTPAddr()
 	if code, body := httpGet(t, base+"/readyz"); code != 200 {
@@ -145,10 +145,10 @@ func TestSandboxDeathRetriesThenFails(t *testing.T) {
 		t.Errorf("%d sandboxes started, want 3", rt.starts())
 	}
 	want := "queued/1 assigned/1 running/1 queued/2 assigned/2 running/2 queued/3 assigned/3 running/3 failed/3"
-	waitFor(t, "the watch to see the final state", 5*time.Second, func() bool {
+	waitFor(t, "the watch to see the final state", 20*time.Second, func() bool {
 		return distinct(history()) == want
 	})
-	waitFor(t, "sandbox teardown", 5*time.Second, func() bool { return rt.live() == 0 })
+	waitFor(t, "sandbox teardown", 20*time.Second, func() bool { return rt.live() == 0 })
 }
 
 func TestRetryAfterDeathCanSucceed(t *testing.T) {
