@@ -32,6 +32,9 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
+// natsPassword is the run's NATS password; no log may contain it.
+const natsPassword = "s3cret-faults-pw"
+
 var (
 	tasks = flag.Int("tasks", 8, "tasks to run")
 	kills = flag.Int("kills", 6, "faults to inject while they run")
@@ -54,7 +57,8 @@ func TestTasksSurviveKills(t *testing.T) {
 		}
 	}
 	r := newRun(t)
-	r.start("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(r.port), "-js", "-sd", filepath.Join(r.root, "js"))
+	r.start("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(r.port), "-js", "-sd", filepath.Join(r.root, "js"),
+		"--user", "sf", "--pass", natsPassword)
 	r.waitNATS()
 	inferd := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	r.start("inferd", "--grpc-addr", inferd, "--http-addr", "", "--ocr-workers", "1")
@@ -66,6 +70,7 @@ func TestTasksSurviveKills(t *testing.T) {
 	js := r.connect()
 	ids := r.submit(js)
 	injected := r.injectFaults()
+	leakedDuring, agentLogs := r.logsWith(natsPassword) // the sandboxes' logs go with them
 	states := r.waitAllFinal(js, ids, 4*time.Minute)
 	r.stop("dispatcher")
 	r.stopAll()
@@ -80,6 +85,12 @@ func TestTasksSurviveKills(t *testing.T) {
 	}
 	t.Logf("faults: %d tasks, %d faults injected (%s), final: %v, lost: %d, leaked processes: %d",
 		len(ids), len(injected), strings.Join(injected, ", "), count, len(ids)-len(states), len(leaked))
+	if logs, _ := r.logsWith(natsPassword); len(logs)+len(leakedDuring) > 0 {
+		t.Errorf("the NATS password appears in logs: %s", strings.Join(append(leakedDuring, logs...), ", "))
+	}
+	if agentLogs == 0 {
+		t.Error("no sandbox's agent log was there to read")
+	}
 	if len(leaked) > 0 {
 		t.Errorf("processes left after the run: %s", strings.Join(leaked, "; "))
 	}
@@ -96,7 +107,7 @@ func newRun(t *testing.T) *run {
 		}
 	}
 	r.port = freePort(t)
-	r.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", r.port)
+	r.natsURL = fmt.Sprintf("nats://sf:%s@127.0.0.1:%d", natsPassword, r.port)
 	t.Cleanup(r.stopAll)
 	return r
 }
@@ -351,4 +362,26 @@ func (r *run) leakedProcesses() []string {
 			return left
 		}
 	}
+}
+
+// logsWith returns the run's log files (the daemons' and every sandbox's)
+// that contain s, and how many agent logs it read.
+func (r *run) logsWith(s string) (found []string, agentLogs int) {
+	_ = filepath.WalkDir(r.root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".log") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		if strings.HasPrefix(path, filepath.Join(r.root, "work")) {
+			agentLogs++
+		}
+		if strings.Contains(string(b), s) {
+			found = append(found, strings.TrimPrefix(path, r.root+"/"))
+		}
+		return nil
+	})
+	return found, agentLogs
 }
