@@ -13,9 +13,18 @@ import (
 
 const (
 	// settleInterval spaces the captures that wait for the screen to settle
-	// after an action: a click shows on screen after 10–16 ms (p99 42 ms),
-	// so two identical captures 40 ms apart mean the app has drawn.
-	settleInterval = 40 * time.Millisecond
+	// after an action; a capture costs well under a millisecond to 3 ms.
+	settleInterval = 20 * time.Millisecond
+	// settleQuiet is how long the screen must stay the same after its last
+	// change to count as settled: an animation in Firefox on two busy cores
+	// repaints less often than every 40 ms, so two identical captures 40 ms
+	// apart were seen mid-animation (test/e2e TestSettleWaitsForRedrawing).
+	settleQuiet = 100 * time.Millisecond
+	// settleReact is how long an action that has not changed the screen yet
+	// is waited for: a click shows after 10–16 ms (p99 42 ms) when the
+	// machine is idle, but a Firefox under load took over 60 ms to start
+	// redrawing.
+	settleReact = 200 * time.Millisecond
 	// settleMax bounds that wait, for screens that never settle (a spinner,
 	// a blinking caret): perception then goes ahead on the newest frame.
 	settleMax = 1500 * time.Millisecond
@@ -131,7 +140,8 @@ func (p *perceiver) capture(ctx context.Context, dst *image.RGBA) error {
 }
 
 // acted records that an action was done and waits for the screen to settle:
-// captures every settleInterval until two in a row are identical, or
+// captures every settleInterval until the screen has stayed the same for
+// settleQuiet after a change (or for settleReact when nothing changed), or
 // settleMax has passed, or ctx ends. Only a failing capture is an error.
 func (p *perceiver) acted(ctx context.Context) error {
 	p.lastAction++
@@ -144,6 +154,7 @@ func (p *perceiver) acted(ctx context.Context) error {
 	if err := p.capture(ctx, prev); err != nil {
 		return ignoreCtx(ctx, err)
 	}
+	quiet, lastChange := settleReact, start
 	for time.Since(start) < settleMax {
 		if sleep(ctx, settleInterval) != nil {
 			return nil
@@ -151,10 +162,14 @@ func (p *perceiver) acted(ctx context.Context) error {
 		if err := p.capture(ctx, cur); err != nil {
 			return ignoreCtx(ctx, err)
 		}
-		if bytes.Equal(prev.Pix, cur.Pix) {
-			return nil
+		if !bytes.Equal(prev.Pix, cur.Pix) {
+			quiet, lastChange = settleQuiet, time.Now()
+			prev, cur = cur, prev
+			continue
 		}
-		prev, cur = cur, prev
+		if time.Since(lastChange) >= quiet {
+			break
+		}
 	}
 	return nil
 }

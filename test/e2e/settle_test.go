@@ -5,14 +5,14 @@ import (
 	"time"
 )
 
-// redrawFor is how long the redraw page keeps repainting after Start.
-const redrawFor = 300 * time.Millisecond
-
 // TestSettleWaitsForRedrawing clicks Start on a page that repaints every
 // frame for 300 ms, moving the Continue button as it goes, then clicks
 // Continue: the agent must wait for the screen to settle after the first
 // click, so the second lands on Continue at its final place, after the
-// redrawing stopped.
+// redrawing stopped. The page is the judge (it echoes whether Continue was
+// clicked before or after); the settle time is not checked, since a Firefox
+// under load may start redrawing only after the agent stopped waiting for a
+// first change, and the click then still comes after the redrawing.
 func TestSettleWaitsForRedrawing(t *testing.T) {
 	t.Parallel()
 	id := "e2e-settle"
@@ -27,7 +27,4 @@ func TestSettleWaitsForRedrawing(t *testing.T) {
 		t.Fatalf("Continue was not clicked after the page settled: %q (steps %+v)", echoes, st.Steps)
 	}
 	requireSucceeded(t, st)
-	if settle := time.Duration(st.Steps[1].Stages["settle"]); settle < redrawFor {
-		t.Fatalf("the click on Start settled in %v, before the %v of redrawing ended", settle, redrawFor)
-	}
 }
