@@ -14,8 +14,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -201,6 +203,8 @@ func parseFlags(args []string) (options, error) {
 func dockerFlags(fs *flag.FlagSet, o *options) {
 	d := &o.docker
 	fs.StringVar(&d.Image, "image", sandbox.DefaultDockerImage, "docker runtime: sandbox image")
+	fs.Var((*profileFlag)(&d.Profiles), "profile",
+		"docker runtime: NAME=IMAGE, an image tasks may ask for with app.profile (repeatable)")
 	fs.StringVar(&d.Network, "network", sandbox.DefaultDockerNetwork,
 		"docker runtime: network the sandboxes join (created if missing)")
 	fs.StringVar(&d.NATSURL, "sandbox-nats-url", "",
@@ -222,4 +226,33 @@ func dockerFlags(fs *flag.FlagSet, o *options) {
 		"docker runtime: let the warm sandboxes go after no task came for this long (0: never)")
 	fs.DurationVar(&o.pool.MaxLifetime, "max-lifetime", 30*time.Minute,
 		"docker runtime: replace a warm sandbox older than this (0: never)")
+}
+
+// profileFlag reads repeated --profile NAME=IMAGE flags into a map.
+type profileFlag map[string]string
+
+func (p *profileFlag) String() string {
+	if p == nil {
+		return ""
+	}
+	pairs := make([]string, 0, len(*p))
+	for _, name := range slices.Sorted(maps.Keys(*p)) {
+		pairs = append(pairs, name+"="+(*p)[name])
+	}
+	return strings.Join(pairs, ",")
+}
+
+func (p *profileFlag) Set(v string) error {
+	name, image, ok := strings.Cut(v, "=")
+	if !ok || name == "" || image == "" {
+		return fmt.Errorf("want NAME=IMAGE, got %q", v)
+	}
+	if err := messages.CheckToken("profile", name); err != nil {
+		return err
+	}
+	if *p == nil {
+		*p = map[string]string{}
+	}
+	(*p)[name] = image
+	return nil
 }

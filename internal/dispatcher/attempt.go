@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -84,6 +85,9 @@ func (d *Dispatcher) runAttempt(ctx context.Context, r *taskRun, n int) attemptR
 		if ctx.Err() != nil {
 			return attemptResult{kind: resultShutdown}
 		}
+		if errors.Is(err, sandbox.ErrUnknownProfile) {
+			return failed(messages.CodeInvalidTask, "app.profile: %v", err)
+		}
 		return retry(err)
 	}
 	defer d.stopSandbox(ctx, a, sb)
@@ -119,6 +123,7 @@ func (d *Dispatcher) startSandbox(ctx context.Context, a *attemptRun) (sandbox.S
 		Height:        a.r.task.App.Height,
 		NATSURL:       d.cfg.NATSURL,
 		SubjectPrefix: d.subj.Prefix(),
+		Profile:       a.r.task.App.Profile,
 		Labels: map[string]string{"task": a.r.task.ID, "attempt": strconv.Itoa(a.n),
 			"dispatcher": d.cfg.ID},
 	})

@@ -3,6 +3,8 @@ package dispatcher_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,4 +39,33 @@ func TestSandboxStartFailureRetriesTheTask(t *testing.T) {
 		t.Errorf("succeeded on attempt %d, want 2", st.Attempt)
 	}
 	wantAll(t, "http://"+d.HTTPAddr()+"/metrics", `sf_dispatcher_sandboxes_total{runtime="unknown",state="start_failed"} 1`)
+}
+
+// profileRuntime knows only the default profile, like the process runtime.
+type profileRuntime struct{ *fakeRuntime }
+
+func (p profileRuntime) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if spec.Profile != "" {
+		return nil, fmt.Errorf("%w %q", sandbox.ErrUnknownProfile, spec.Profile)
+	}
+	return p.fakeRuntime.Start(ctx, spec)
+}
+
+// A task that asks for a profile the runtime lacks fails at once, with the
+// reason, and is not retried: another attempt could not do better.
+func TestUnknownProfileFailsWithoutRetry(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(nil)
+	rt := newFakeRuntime(t, e.url, always(agentOK))
+	cfg.Runtime = profileRuntime{rt}
+	e.start(cfg)
+	body := []byte(`{"id":"prof-1","app":{"command":["true"],"profile":"chromium"},"steps":[{"action":"key","keys":"a"}]}`)
+	e.submit(body, "prof-1")
+	st := e.waitState("prof-1", messages.StateFailed, 10*time.Second)
+	if st.Code != messages.CodeInvalidTask || !strings.Contains(st.Error, `unknown sandbox profile "chromium"`) {
+		t.Fatalf("failed with code %d: %s", st.Code, st.Error)
+	}
+	if st.Attempt != 1 || rt.starts() != 0 {
+		t.Fatalf("attempt %d, %d sandboxes started: the task was retried", st.Attempt, rt.starts())
+	}
 }

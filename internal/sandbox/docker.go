@@ -7,7 +7,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +68,9 @@ const (
 type DockerConfig struct {
 	// Image is the sandbox image; empty means DefaultDockerImage.
 	Image string
+	// Profiles are the other images a task may ask for by name
+	// (app.profile); a name not here is refused with ErrUnknownProfile.
+	Profiles map[string]string
 	// Network is the user-defined network the sandboxes join, created if
 	// missing; empty means DefaultDockerNetwork.
 	Network string
@@ -155,8 +161,8 @@ func newDocker(ctx context.Context, cfg DockerConfig, api engine, log zerolog.Lo
 	if err := d.checkEngine(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := api.ImageInspect(ctx, cfg.Image); err != nil {
-		return nil, fmt.Errorf("sandbox: image %s (make images builds it): %w", cfg.Image, err)
+	if err := checkImages(ctx, api, cfg); err != nil {
+		return nil, err
 	}
 	if err := d.ensureNetwork(ctx); err != nil {
 		return nil, err
@@ -255,9 +261,40 @@ func containerName(id string) string { return "screenfleet-" + id }
 
 func shortContainer(id string) string { return id[:min(12, len(id))] }
 
+// checkImages makes sure the default image and every profile's are present.
+func checkImages(ctx context.Context, api engine, cfg DockerConfig) error {
+	images := []string{cfg.Image}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Profiles)) {
+		images = append(images, cfg.Profiles[name])
+	}
+	for _, image := range images {
+		if _, err := api.ImageInspect(ctx, image); err != nil {
+			return fmt.Errorf("sandbox: image %s (make images builds the default one): %w", image, err)
+		}
+	}
+	return nil
+}
+
+// imageFor picks the image of spec's profile.
+func (c DockerConfig) imageFor(spec Spec) (string, error) {
+	if spec.Profile == "" {
+		return c.Image, nil
+	}
+	if image, ok := c.Profiles[spec.Profile]; ok {
+		return image, nil
+	}
+	known := slices.Sorted(maps.Keys(c.Profiles))
+	return "", fmt.Errorf("%w %q (this dispatcher has: %s)", ErrUnknownProfile, spec.Profile,
+		strings.Join(append([]string{"the default"}, known...), ", "))
+}
+
 // containerConfig builds the container: the sandbox's identity and limits,
 // hardening, and the VNC port.
 func (d *Docker) containerConfig(spec Spec, sb *dockerSandbox) (*container.Config, *container.HostConfig, error) {
+	image, err := d.cfg.imageFor(spec)
+	if err != nil {
+		return nil, nil, err
+	}
 	natsURL := d.cfg.NATSURL
 	if natsURL == "" {
 		natsURL = spec.NATSURL
@@ -279,7 +316,7 @@ func (d *Docker) containerConfig(spec Spec, sb *dockerSandbox) (*container.Confi
 		env = append(env, "SF_VNC_PASSWORD="+pw)
 	}
 	stop := int(d.cfg.StopGrace.Seconds() + 0.5)
-	config := &container.Config{Image: d.cfg.Image, Env: env, User: sandboxUser,
+	config := &container.Config{Image: image, Env: env, User: sandboxUser,
 		Labels: containerLabels(spec), StopTimeout: &stop,
 		ExposedPorts: nat.PortSet{vncPort: struct{}{}}}
 	return config, d.hostConfig(), nil

@@ -107,7 +107,8 @@ func (p *Pool) take(ctx context.Context, spec Spec) Sandbox {
 func fits(warm, spec Spec) bool {
 	return orDefault(warm.Width, 1280) == orDefault(spec.Width, 1280) &&
 		orDefault(warm.Height, 800) == orDefault(spec.Height, 800) &&
-		warm.NATSURL == spec.NATSURL && warm.SubjectPrefix == spec.SubjectPrefix
+		warm.NATSURL == spec.NATSURL && warm.SubjectPrefix == spec.SubjectPrefix &&
+		warm.Profile == spec.Profile
 }
 
 func (p *Pool) poke() {

@@ -95,6 +95,10 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Sandbox, error) {
 	if err := messages.CheckToken("sandbox id", spec.ID); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
+	if spec.Profile != "" {
+		return nil, fmt.Errorf("%w %q: the process runtime runs every sandbox with this host's programs; "+
+			"profiles need the docker runtime", ErrUnknownProfile, spec.Profile)
+	}
 	began := time.Now()
 	dir := filepath.Join(p.cfg.WorkRoot, spec.ID)
 	if err := os.RemoveAll(dir); err != nil {

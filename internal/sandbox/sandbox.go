@@ -25,11 +25,19 @@ type Spec struct {
 	NATSURL string
 	// SubjectPrefix is the deployment's subject prefix.
 	SubjectPrefix string
+	// Profile names the kind of sandbox (the task's app.profile); empty is
+	// the runtime's default. A runtime that has no such profile refuses the
+	// start with ErrUnknownProfile.
+	Profile string
 	// Labels describe what the sandbox is for (task, attempt, dispatcher).
 	// Runtimes add them to their log lines, and a container runtime to
 	// its container labels, so one sandbox's life can be found again.
 	Labels map[string]string
 }
+
+// ErrUnknownProfile means a task asked for a sandbox profile the runtime
+// does not have. Starting again will not help: the task is at fault.
+var ErrUnknownProfile = errors.New("unknown sandbox profile")
 
 // Runtime starts sandboxes.
 type Runtime interface {

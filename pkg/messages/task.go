@@ -70,6 +70,9 @@ type App struct {
 	Command []string `json:"command" msgpack:"command"`
 	Width   int      `json:"width,omitempty" msgpack:"width"`
 	Height  int      `json:"height,omitempty" msgpack:"height"`
+	// Profile names the kind of sandbox to run in (with the docker runtime,
+	// an image the dispatcher allows under that name); empty is the default.
+	Profile string `json:"profile,omitempty" msgpack:"profile,omitempty"`
 }
 
 // Step is one action of a task.
@@ -203,6 +206,9 @@ func (t *Task) Validate() error {
 	}
 	if t.App.Width < 16 || t.App.Height < 16 || t.App.Width > MaxDisplaySide || t.App.Height > MaxDisplaySide {
 		return invalid("app.width/height: %dx%d is out of range (16..%d)", t.App.Width, t.App.Height, MaxDisplaySide)
+	}
+	if t.App.Profile != "" && !idPattern.MatchString(t.App.Profile) {
+		return invalid("app.profile %q: use letters, digits, '-' or '_'", t.App.Profile)
 	}
 	if !idPattern.MatchString(t.Model) {
 		return invalid("model %q: use letters, digits, '-' or '_'", t.Model)

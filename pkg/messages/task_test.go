@@ -94,6 +94,8 @@ func TestDecodeTaskBadInput(t *testing.T) {
 		{"bad id", `{"id":"a.b",` + app + `,"steps":[{"action":"sleep","for":"1s"}]}`, `id "a.b"`},
 		{"huge display", `{"app":{"command":["x"],"width":100000},"steps":[{"action":"sleep","for":"1s"}]}`,
 			"app.width/height"},
+		{"bad profile", `{"app":{"command":["x"],"profile":"a b"},"steps":[{"action":"sleep","for":"1s"}]}`,
+			`app.profile "a b"`},
 		{"bad offset", `{` + app + `,"steps":[{"action":"click","target":{"text":"a","offset":[1]}}]}`,
 			"target.offset"},
 	}
