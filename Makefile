@@ -49,13 +49,15 @@ fuzz:
 		$(GO) test ./$${f%%:*} -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME); \
 	done
 
-# Tasks run while agents, the worker and the NATS server are SIGKILLed
-# (test/faults); make test runs it at its small default size.
+# Tasks run while agents, the worker, the NATS server and the dispatcher are
+# SIGKILLed (test/faults); make test runs it at its small default size,
+# without dispatcher kills (each costs the 60 s ack wait).
 FAULT_TASKS ?= 60
 FAULT_KILLS ?= 40
+FAULT_DISPATCHER_KILLS ?= 2
 faults: deps
 	$(GO) test -count=1 -timeout 30m -v -run TestTasksSurviveKills ./test/faults \
-		-args -tasks $(FAULT_TASKS) -kills $(FAULT_KILLS)
+		-args -tasks $(FAULT_TASKS) -kills $(FAULT_KILLS) -dispatcher-kills $(FAULT_DISPATCHER_KILLS)
 
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

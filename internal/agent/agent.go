@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/pkg/capture"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -147,7 +148,7 @@ func (a *agent) connect() error {
 	}
 	nc, err := nats.Connect(a.cfg.NATSURL, append(opts, a.cfg.NATSOptions...)...)
 	if err != nil {
-		return fmt.Errorf("agent: connect to %s: %w", a.cfg.NATSURL, err)
+		return fmt.Errorf("agent: connect to %s: %w", natsconn.Redact(a.cfg.NATSURL), err)
 	}
 	a.nc = nc
 	return nil
@@ -165,7 +166,7 @@ func (a *agent) flush(ctx context.Context) error {
 			return nil
 		}
 		if !warned {
-			a.log.Warn().Err(err).Str("url", a.cfg.NATSURL).Msg("waiting for nats")
+			a.log.Warn().Err(err).Str("url", natsconn.Redact(a.cfg.NATSURL)).Msg("waiting for nats")
 			warned = true
 		}
 		if err := sleep(ctx, connectRetry); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/internal/recording"
 	"github.com/screenfleet/screenfleet/internal/taskstore"
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -133,7 +134,7 @@ func (d *Dispatcher) connect() error {
 		}
 		nc, err := nats.Connect(d.cfg.NATSURL, append(opts, d.cfg.NATSOptions...)...)
 		if err != nil {
-			return fmt.Errorf("dispatcher: connect %s: %w", d.cfg.NATSURL, err)
+			return fmt.Errorf("dispatcher: connect %s: %w", natsconn.Redact(d.cfg.NATSURL), err)
 		}
 		d.nc, d.ownConn = nc, true
 	}

@@ -5,7 +5,9 @@ package natsconn
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 )
@@ -59,4 +61,21 @@ func (t TLS) Options() ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(t.Cert, t.Key))
 	}
 	return opts, nil
+}
+
+// Redact returns the server URLs (one, or a comma-separated list) with any
+// password or token replaced, for logs and error messages.
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			u.User = url.User("xxxxx") // a user name alone is a token
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
 }

@@ -159,3 +159,16 @@ func TestTLSFlagErrors(t *testing.T) {
 		t.Errorf("no flags: %d options, %v", len(opts), err)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                   "nats://127.0.0.1:4222",
+		"nats://agent:s3cret@nats:4222":           "nats://agent:xxxxx@nats:4222",
+		"nats://a:p1@n1:4222,nats://a:p2@n2:4222": "nats://a:xxxxx@n1:4222,nats://a:xxxxx@n2:4222",
+		"nats://token@nats:4222":                  "nats://xxxxx@nats:4222",
+	} {
+		if got := natsconn.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -27,7 +28,7 @@ func (g *globals) connect() (*conn, error) {
 	nc, err := nats.Connect(g.natsURL, append([]nats.Option{nats.Name("sfctl"), nats.Timeout(5 * time.Second)},
 		tlsOpts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach NATS at %s: %w (is 'sfctl dev' or a NATS server running? set --nats-url or SF_NATS_URL)", g.natsURL, err)
+		return nil, fmt.Errorf("cannot reach NATS at %s: %w (is 'sfctl dev' or a NATS server running? set --nats-url or SF_NATS_URL)", natsconn.Redact(g.natsURL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/screenfleet/screenfleet/internal/natsconn"
 )
 
 // connect dials cfg.NATSURL, or adopts cfg.Conn, and installs the async
@@ -44,7 +46,7 @@ func (w *Worker) connect() error {
 	}
 	nc, err := nats.Connect(w.cfg.NATSURL, append(opts, w.cfg.NATSOptions...)...)
 	if err != nil {
-		return fmt.Errorf("worker connect to nats %s: %w", w.cfg.NATSURL, err)
+		return fmt.Errorf("worker connect to nats %s: %w", natsconn.Redact(w.cfg.NATSURL), err)
 	}
 	w.nc, w.ownConn = nc, true
 	return nil

@@ -38,6 +38,9 @@ const natsPassword = "s3cret-faults-pw"
 var (
 	tasks = flag.Int("tasks", 8, "tasks to run")
 	kills = flag.Int("kills", 6, "faults to inject while they run")
+	// A killed dispatcher's tasks come back after the consumer's ack wait
+	// (60 s), so these kills cost a minute each and are off by default.
+	dispatcherKills = flag.Int("dispatcher-kills", 0, "of the kills, how many hit the dispatcher")
 )
 
 // run is the system under test: each part a process started from bin.
@@ -71,7 +74,7 @@ func TestTasksSurviveKills(t *testing.T) {
 	ids := r.submit(js)
 	injected := r.injectFaults()
 	leakedDuring, agentLogs := r.logsWith(natsPassword) // the sandboxes' logs go with them
-	states := r.waitAllFinal(js, ids, 4*time.Minute)
+	states := r.waitAllFinal(js, ids, 4*time.Minute+time.Duration(*dispatcherKills)*90*time.Second)
 	r.stop("dispatcher")
 	r.stopAll()
 	leaked := r.leakedProcesses()
@@ -90,6 +93,9 @@ func TestTasksSurviveKills(t *testing.T) {
 	}
 	if agentLogs == 0 {
 		t.Error("no sandbox's agent log was there to read")
+	}
+	if len(states) != len(ids) {
+		t.Errorf("%d of %d tasks lost", len(ids)-len(states), len(ids))
 	}
 	if len(leaked) > 0 {
 		t.Errorf("processes left after the run: %s", strings.Join(leaked, "; "))
@@ -234,13 +240,18 @@ func (r *run) submit(js jetstream.JetStream) []string {
 
 // injectFaults kills, at random moments while tasks run, in turn: a
 // running agentd, the NATS server (restarted on the same store), another
-// agentd, the worker (restarted). With no agent running, the worker goes
+// agentd, the worker or, -dispatcher-kills times, the dispatcher
+// (restarted under the same id). With no agent running, the worker goes
 // instead.
 func (r *run) injectFaults() []string {
 	var done []string
+	left := *dispatcherKills
 	for i := range *kills {
 		time.Sleep(time.Duration(300+rand.IntN(1500)) * time.Millisecond)
 		victim := []string{"agentd", "nats-server", "agentd", "worker"}[i%4]
+		if victim == "worker" && left > 0 {
+			victim, left = "dispatcher", left-1
+		}
 		if victim == "agentd" {
 			if pid := r.someAgent(); pid > 0 {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -378,8 +389,11 @@ func (r *run) logsWith(s string) (found []string, agentLogs int) {
 		if strings.HasPrefix(path, filepath.Join(r.root, "work")) {
 			agentLogs++
 		}
-		if strings.Contains(string(b), s) {
-			found = append(found, strings.TrimPrefix(path, r.root+"/"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, s) {
+				found = append(found, strings.TrimPrefix(path, r.root+"/")+": "+
+					strings.ReplaceAll(line, s, "<password>"))
+			}
 		}
 		return nil
 	})
