@@ -19,6 +19,11 @@ const (
 	// stageInfer is a frame's round trip: publish, the worker, the reply
 	// (decoded), retries included.
 	stageInfer = "publish_to_reply"
+	// stageQueue and stageRecognition are the parts of stageInfer that the
+	// worker reports in its reply: the frame's wait in the worker, and the
+	// backend's time on it.
+	stageQueue       = "queue"
+	stageRecognition = "recognition"
 	// stageDecode is decoding the reply's detections.
 	stageDecode = "decode"
 	stageAct    = "act"
@@ -87,7 +92,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // observe records the time since start under stage, and adds it to the
 // current step's stage totals.
 func (m *metrics) observe(stage string, start time.Time) {
-	took := time.Since(start)
+	m.add(stage, time.Since(start))
+}
+
+// add records took under stage, and adds it to the current step's totals.
+func (m *metrics) add(stage string, took time.Duration) {
 	m.stage.WithLabelValues(stage).Observe(took.Seconds())
 	m.mu.Lock()
 	defer m.mu.Unlock()

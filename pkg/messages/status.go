@@ -59,16 +59,17 @@ type StepResult struct {
 	Frames   int      `json:"frames" msgpack:"frames"` // frames captured during the step
 	Error    string   `json:"error,omitempty" msgpack:"error,omitempty"`
 	// Stages is where the step's time went: the total time in each stage
-	// of perceiving and acting (capture, encode, publish_to_reply, decode,
-	// act, settle). Stages overlap: settle includes its captures, and
-	// publish_to_reply its decode.
+	// of perceiving and acting (capture, encode, publish_to_reply, queue,
+	// recognition, decode, act, settle). Stages overlap: settle includes
+	// its captures, and publish_to_reply its decode and the worker's queue
+	// and recognition times.
 	Stages map[string]Duration `json:"stages,omitempty" msgpack:"stages,omitempty"`
 }
 
 // StepStages returns the stage names a StepResult's Stages may hold, in
 // the order a step goes through them.
 func StepStages() []string {
-	return []string{"capture", "encode", "publish_to_reply", "decode", "act", "settle"}
+	return []string{"capture", "encode", "publish_to_reply", "queue", "recognition", "decode", "act", "settle"}
 }
 
 // Progress is sent by the agent after each step, and once at the end with Done set.
