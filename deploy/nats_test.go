@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/screenfleet/screenfleet/internal/sfctl"
+	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
 // Test passwords, one per role, handed to nats.conf through the
@@ -216,5 +220,38 @@ func TestNATSConfAllows(t *testing.T) {
 	}
 	if err := agent.Publish("sf.frames.t1.sb1", []byte("png")); err != nil || agent.Flush() != nil || agent.LastError() != nil {
 		t.Fatalf("agent cannot record a frame: %v", errors.Join(err, agent.LastError()))
+	}
+}
+
+// TestSfctlAsSubmitter runs sfctl's reading commands with the submitter's
+// credentials against task state the dispatcher wrote.
+func TestSfctlAsSubmitter(t *testing.T) {
+	srv := startConfiguredServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	djs, _ := jetstream.New(connectAs(t, srv, "dispatcher"))
+	if _, err := djs.CreateStream(ctx, jetstream.StreamConfig{Name: messages.TasksStream,
+		Subjects: []string{"sf.tasks.submit"}}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := djs.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: messages.TasksBucket, History: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := messages.Encode(messages.TaskStatus{ID: "t1", State: messages.StateSucceeded, Attempt: 1})
+	if _, err := kv.Put(ctx, "t1", st); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.Replace(srv.ClientURL(), "nats://", "nats://submitter:"+rolePasswords["submitter"]+"@", 1)
+	for _, args := range [][]string{{"status", "t1"}, {"tasks"}} {
+		var out bytes.Buffer
+		root := sfctl.NewRoot(&out)
+		root.SetArgs(append(args, "--nats-url", url))
+		root.SetErr(&out)
+		if err := root.ExecuteContext(ctx); err != nil {
+			t.Errorf("sfctl %s as submitter: %v\n%s", strings.Join(args, " "), err, out.String())
+		} else if !strings.Contains(out.String(), "succeeded") {
+			t.Errorf("sfctl %s as submitter printed:\n%s", strings.Join(args, " "), out.String())
+		}
 	}
 }
