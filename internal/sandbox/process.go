@@ -143,7 +143,6 @@ func (p *Process) startAgent(sb *processSandbox, spec Spec) error {
 	defer logFile.Close() // the child holds its own descriptor
 
 	cmd := exec.Command(p.agentd,
-		"--nats-url", spec.NATSURL,
 		"--sandbox", spec.ID,
 		"--display", sb.display.Display(),
 		"--work-dir", sb.dir,
@@ -153,7 +152,10 @@ func (p *Process) startAgent(sb *processSandbox, spec Spec) error {
 	)
 	cmd.Dir = sb.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(append(os.Environ(), "DISPLAY="+sb.display.Display()), p.cfg.Env...)
+	// The server URL goes in the environment, not the arguments: it may
+	// carry a password, and any local user can read a process's arguments.
+	cmd.Env = append(append(os.Environ(), "DISPLAY="+sb.display.Display(), "SF_NATS_URL="+spec.NATSURL),
+		p.cfg.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true, // Stop signals the agent and the app it launched as one group
 		// If the dispatcher dies without Stop, SIGTERM lets agentd close the app.

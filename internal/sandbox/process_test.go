@@ -124,10 +124,15 @@ func TestStopTearsDownTheProcessTree(t *testing.T) {
 		t.Errorf("agent DISPLAY = %q, want %q", display, sb.display.Display())
 	}
 	for _, want := range []string{"--sandbox sb-tree", "--display " + display, "--work-dir " + sb.dir,
-		"--subject-prefix sf", "--nats-url nats://127.0.0.1:1", "--http-addr 127.0.0.1:0", "--log-format json"} {
+		"--subject-prefix sf", "--http-addr 127.0.0.1:0", "--log-format json"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("agent args %q lack %q", args, want)
 		}
+	}
+	// The URL, which may carry a password, is in the environment only.
+	if info, _ := os.ReadFile(filepath.Join(sb.dir, "pids")); strings.Contains(args, "nats-url") ||
+		!strings.Contains(string(info), "\nnats://127.0.0.1:1\n") {
+		t.Errorf("agent args %q, info %q: want the NATS URL in SF_NATS_URL only", args, info)
 	}
 	select {
 	case <-sb.Done():

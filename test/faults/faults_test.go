@@ -60,13 +60,17 @@ func TestTasksSurviveKills(t *testing.T) {
 		}
 	}
 	r := newRun(t)
+	conf := filepath.Join(r.root, "nats.conf")
+	if err := os.WriteFile(conf, []byte("authorization { user: sf, password: "+natsPassword+" }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r.start("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(r.port), "-js", "-sd", filepath.Join(r.root, "js"),
-		"--user", "sf", "--pass", natsPassword)
+		"-c", conf)
 	r.waitNATS()
 	inferd := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	r.start("inferd", "--grpc-addr", inferd, "--http-addr", "", "--ocr-workers", "1")
-	r.start("worker", "--nats-url", r.natsURL, "--backend", inferd, "--http-addr", "")
-	r.start("dispatcher", "--nats-url", r.natsURL, "--id", "faults", "--http-addr", "", "--max-sandboxes", "3",
+	r.start("worker", "--backend", inferd, "--http-addr", "")
+	r.start("dispatcher", "--id", "faults", "--http-addr", "", "--max-sandboxes", "3",
 		"--max-attempts", "3", "--work-root", filepath.Join(r.root, "work"), "--agentd", filepath.Join(r.bin, "agentd"),
 		"--log-format", "json")
 
@@ -74,6 +78,11 @@ func TestTasksSurviveKills(t *testing.T) {
 	ids := r.submit(js)
 	injected := r.injectFaults()
 	leakedDuring, agentLogs := r.logsWith(natsPassword) // the sandboxes' logs go with them
+	for _, p := range r.ownProcesses() {
+		if strings.Contains(p.cmd, natsPassword) {
+			t.Errorf("the NATS password is in the arguments of %s", filepath.Base(p.exe))
+		}
+	}
 	states := r.waitAllFinal(js, ids, 4*time.Minute+time.Duration(*dispatcherKills)*90*time.Second)
 	r.stop("dispatcher")
 	r.stopAll()
@@ -141,7 +150,8 @@ func (r *run) start(name string, args ...string) {
 	defer logf.Close()
 	cmd := exec.Command(filepath.Join(r.bin, name), args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
+	// The URL carries the password: in the environment, not the arguments.
+	cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1", "SF_NATS_URL="+r.natsURL)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start %s: %v", name, err)
 	}

@@ -42,8 +42,8 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	info := fmt.Sprintf("%d %d %d\n%s\n%s\n", os.Getpid(), same.Process.Pid, own.Process.Pid,
-		strings.Join(os.Args[1:], " "), os.Getenv("DISPLAY"))
+	info := fmt.Sprintf("%d %d %d\n%s\n%s\n%s\n", os.Getpid(), same.Process.Pid, own.Process.Pid,
+		strings.Join(os.Args[1:], " "), os.Getenv("DISPLAY"), os.Getenv("SF_NATS_URL"))
 	tmp := filepath.Join(*workDir, "pids.tmp")
 	_ = os.WriteFile(tmp, []byte(info), 0o600)
 	_ = os.Rename(tmp, filepath.Join(*workDir, "pids"))
