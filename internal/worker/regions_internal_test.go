@@ -42,6 +42,23 @@ func (b *countingBackend) take() []image.Point {
 	return out
 }
 
+// ocrBackend starts a real inferd and returns a client of it.
+func ocrBackend(t *testing.T) *kserve.Client {
+	t.Helper()
+	srv, err := inferd.Start(t.Context(), inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatalf("start inferd: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	client, err := kserve.Dial(t.Context(), srv.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
 // formPage is a form of several rows; button is the label of the first
 // button in the last row.
 func formPage(button string) string {
@@ -74,17 +91,7 @@ func lineTexts(boxes []messages.Box) []string {
 func TestRegionCacheWithTesseract(t *testing.T) {
 	before := ocrtest.Screenshot(t, formPage("Save"), 640, 400)
 	after := ocrtest.Screenshot(t, formPage("Saved now"), 640, 400)
-	srv, err := inferd.Start(t.Context(), inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		OCRWorkers: 1}, zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatalf("start inferd: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	client, err := kserve.Dial(t.Context(), srv.GRPCAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	client := ocrBackend(t)
 	b := &countingBackend{Backend: client}
 	a := boxesAdapter{backend: b, model: "ocr", batch: 8, regions: regions.New(0)}
 	frame := func(data []byte) []messages.Frame {
