@@ -80,3 +80,10 @@ clean:
 .PHONY: bench
 bench:
 	$(GO) run ./bench $(BENCHFLAGS)
+
+# The step loop on the example tasks in Firefox (bench/steps): per-step
+# stage latency, region cache against full frames; about 3 minutes. The
+# numbers are in BENCHMARKS.md.
+.PHONY: bench-steps
+bench-steps: deps
+	$(GO) run ./bench/steps $(STEPSFLAGS)
