@@ -86,6 +86,15 @@ func indexFrame(name string, f *Frame) IndexFrame {
 func writePNG(path string, f *messages.Frame) error {
 	data := f.Data
 	if f.Codec != messages.CodecPNG {
+		// The header first: a recorded frame comes from an agent, and a small
+		// file claiming a huge image must not be decoded.
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(f.Data))
+		if err == nil && (cfg.Width != f.Width || cfg.Height != f.Height) {
+			err = fmt.Errorf("image is %dx%d, frame says %dx%d", cfg.Width, cfg.Height, f.Width, f.Height)
+		}
+		if err != nil {
+			return fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
+		}
 		img, _, err := image.Decode(bytes.NewReader(f.Data))
 		if err != nil {
 			return fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
