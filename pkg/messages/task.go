@@ -153,6 +153,9 @@ func DecodeTask(data []byte) (Task, error) {
 	if len(trimmed) == 0 {
 		return t, invalid("empty payload: want a JSON or msgpack task")
 	}
+	if trimmed[0] == '[' { // no msgpack map starts with 0x5b
+		return t, invalid("cannot parse task: a JSON array; send one task object per message")
+	}
 	var err error
 	if trimmed[0] == '{' {
 		err = json.Unmarshal(trimmed, &t)

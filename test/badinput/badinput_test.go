@@ -54,7 +54,7 @@ func TestBadTasks(t *testing.T) {
 	cases := []struct{ name, data, want string }{
 		{"empty", ``, "empty payload: want a JSON or msgpack task"},
 		{"not json", `{"id":`, "cannot parse task: unexpected end of JSON input"},
-		{"array", `[1,2]`, "cannot parse task: msgpack: unexpected code=5b decoding map length"},
+		{"array", `[1,2]`, "cannot parse task: a JSON array; send one task object per message"},
 		{"no app", `{"id":"t",` + steps + `}`,
 			`app.command: missing (the program to launch, e.g. ["firefox-esr", URL])`},
 		{"no steps", `{"id":"t","app":{"command":["x"]}}`, "steps: missing (a task needs at least one step)"},
