@@ -33,6 +33,7 @@ type devOpts struct {
 	ocrWorkers   int
 	agentd       string
 	metricsPorts bool
+	record       recordFlags
 }
 
 // The daemons' own default metrics ports, which `sfctl dev --metrics-ports`
@@ -64,6 +65,7 @@ func (o *devOpts) flags(cmd *cobra.Command) {
 	f.StringVar(&o.agentd, "agentd", "", "agentd binary (default: next to sfctl, then PATH)")
 	f.BoolVar(&o.metricsPorts, "metrics-ports", false,
 		"serve metrics on the daemons' default ports (inferd 9101, dispatcher 9102, worker 9103) instead of free ones")
+	o.record.flags(f)
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -210,7 +212,8 @@ func (s *stack) startDispatcher(ctx context.Context, g *globals, o devOpts) erro
 		return fmt.Errorf("process runtime: %w", err)
 	}
 	d, err := dispatcher.New(dispatcher.Config{NATSURL: s.nats.ClientURL(), Conn: s.nc, SubjectPrefix: g.prefix,
-		MaxSandboxes: o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt}, log)
+		MaxSandboxes: o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt,
+		Recording: o.record.config()}, log)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
