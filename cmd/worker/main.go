@@ -50,7 +50,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.StringVar(&o.cfg.NATSURL, "nats-url", nats.DefaultURL, "NATS server URL")
 	fs.StringVar(&o.cfg.BackendAddr, "backend", worker.DefaultBackendAddr,
-		"KServe v2 gRPC address of Triton or inferd")
+		"KServe v2 gRPC address of Triton or inferd; {gpu} stands for --gpu (e.g. triton-gpu{gpu}:8001)")
 	fs.StringVar(&o.models, "models", messages.DefaultModel, "comma-separated models to serve")
 	fs.StringVar(&o.cfg.GPU, "gpu", worker.DefaultGPU, `device behind the backend: "cpu", an index or a UUID`)
 	fs.StringVar(&o.cfg.ID, "id", "", "worker id (default host-gpu-pid)")

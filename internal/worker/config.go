@@ -18,6 +18,8 @@ import (
 
 // Defaults for the fields of Config left zero.
 const (
+	// GPUPlaceholder in BackendAddr is replaced by the worker's GPU.
+	GPUPlaceholder = "{gpu}"
 	// DefaultBackendAddr is Triton's gRPC port on the local host, where
 	// inferd listens too.
 	DefaultBackendAddr = "127.0.0.1:8001"
@@ -55,7 +57,9 @@ type Config struct {
 	SubjectPrefix string
 	// Models are the models this worker serves (["ocr"] when empty).
 	Models []string
-	// BackendAddr is the KServe v2 gRPC address Run dials.
+	// BackendAddr is the KServe v2 gRPC address Run dials. "{gpu}" in it
+	// stands for GPU, so one setting names every GPU's Triton endpoint
+	// (e.g. "triton-gpu{gpu}:8001" or "127.0.0.1:80{gpu}1").
 	BackendAddr string
 	// GPU identifies the device behind the backend: "cpu", an index such as
 	// "0", or a device UUID. It labels replies, logs and metrics.
@@ -113,6 +117,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.GPU == "" {
 		c.GPU = DefaultGPU
 	}
+	c.BackendAddr = strings.ReplaceAll(c.BackendAddr, GPUPlaceholder, c.GPU)
 	if c.ID == "" {
 		c.ID = defaultID(c.GPU)
 	}

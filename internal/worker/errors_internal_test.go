@@ -72,3 +72,17 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		}
 	}
 }
+
+// One --backend setting names every GPU's endpoint through {gpu}.
+func TestBackendAddrNamesTheGPU(t *testing.T) {
+	for _, c := range []struct{ addr, gpu, want string }{
+		{"triton-gpu{gpu}:8001", "2", "triton-gpu2:8001"},
+		{"10.0.0.5:8001", "1", "10.0.0.5:8001"},
+		{"triton-{gpu}:8001", "MIG-4f1c2b7a", "triton-MIG-4f1c2b7a:8001"},
+	} {
+		cfg, err := Config{BackendAddr: c.addr, GPU: c.gpu}.withDefaults()
+		if err != nil || cfg.BackendAddr != c.want {
+			t.Errorf("backend %q on gpu %s: %q (%v), want %q", c.addr, c.gpu, cfg.BackendAddr, err, c.want)
+		}
+	}
+}
