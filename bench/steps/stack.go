@@ -77,7 +77,8 @@ func measure(ctx context.Context, o options, dir, agentd string, fullFrames bool
 		return nil, err
 	}
 	defer func() { _ = w.Stop(context.WithoutCancel(ctx)) }()
-	rt, err := sandbox.NewProcess(sandbox.ProcessConfig{AgentdPath: agentd, WorkRoot: filepath.Join(dir, "sandboxes")}, log)
+	rt, err := sandbox.NewProcess(sandbox.ProcessConfig{AgentdPath: agentd,
+		WorkRoot: filepath.Join(dir, "sandboxes")}, log)
 	if err != nil {
 		return nil, err
 	}

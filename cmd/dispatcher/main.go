@@ -162,16 +162,20 @@ func parseFlags(args []string) (options, error) {
 		"sandboxes a task gets before it fails for sandbox reasons")
 	fs.DurationVar(&o.cfg.AssignTimeout, "assign-timeout", dispatcher.DefaultAssignTimeout,
 		"bound on handing a task to a new sandbox's agent")
-	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:9102", "address for /metrics, /healthz and /readyz (empty: none)")
+	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:9102",
+		"address for /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&o.cfg.ID, "id", "", "dispatcher id (default: host name and a random suffix)")
 	fs.StringVar((*string)(&o.cfg.Recording.Mode), "record", string(recording.ModeTask),
 		"which runs to record for replay: all, task (as each task's \"record\" field says) or off")
-	fs.DurationVar(&o.cfg.Recording.MaxAge, "record-max-age", recording.DefaultMaxAge, "drop recorded frames older than this")
+	fs.DurationVar(&o.cfg.Recording.MaxAge, "record-max-age", recording.DefaultMaxAge,
+		"drop recorded frames older than this")
 	fs.Int64Var(&o.cfg.Recording.MaxBytes, "record-max-bytes", recording.DefaultMaxBytes,
 		"drop the oldest recorded frames beyond this many bytes")
 	fs.StringVar(&o.runtime, "runtime", "process", "sandbox runtime: process or docker")
-	fs.StringVar(&o.process.AgentdPath, "agentd", "", "process runtime: agentd binary (default: next to this one, else PATH)")
-	fs.StringVar(&o.process.WorkRoot, "work-root", "", "process runtime: folder for the sandboxes' work dirs (default: temp dir)")
+	fs.StringVar(&o.process.AgentdPath, "agentd", "",
+		"process runtime: agentd binary (default: next to this one, else PATH)")
+	fs.StringVar(&o.process.WorkRoot, "work-root", "",
+		"process runtime: folder for the sandboxes' work dirs (default: temp dir)")
 	dockerFlags(fs, &o)
 	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -213,7 +217,8 @@ func dockerFlags(fs *flag.FlagSet, o *options) {
 	fs.Var((*byteSize)(&d.ShmSize), "shm-size", "docker runtime: /dev/shm of each sandbox, e.g. 1g")
 	fs.Var((*byteSize)(&d.Memory), "memory", "docker runtime: memory limit of each sandbox, e.g. 2g (swap included)")
 	fs.Float64Var(&d.CPUs, "cpus", sandbox.DefaultCPUs, "docker runtime: CPUs of each sandbox")
-	fs.Int64Var(&d.PidsLimit, "pids-limit", sandbox.DefaultPidsLimit, "docker runtime: process and thread limit of each sandbox")
+	fs.Int64Var(&d.PidsLimit, "pids-limit", sandbox.DefaultPidsLimit,
+		"docker runtime: process and thread limit of each sandbox")
 	fs.BoolVar(&d.VNC, "vnc", true, "docker runtime: run x11vnc in each sandbox, with a generated password")
 	fs.StringVar(&d.VNCHostIP, "vnc-host-ip", "127.0.0.1", "docker runtime: host address the VNC ports are published on")
 	fs.BoolVar(&d.VNCInput, "vnc-input", false, "docker runtime: let VNC viewers type and click (default: view only)")

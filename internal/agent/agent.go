@@ -275,7 +275,8 @@ func decodeAssignment(data []byte, sandbox string) (messages.Assignment, error) 
 		return as, messages.Errorf(messages.CodeInvalidTask, "cannot parse assignment: %v", err)
 	}
 	if as.Sandbox != "" && as.Sandbox != sandbox {
-		return as, messages.Errorf(messages.CodeInvalidTask, "assignment for sandbox %s reached sandbox %s", as.Sandbox, sandbox)
+		return as, messages.Errorf(messages.CodeInvalidTask,
+			"assignment for sandbox %s reached sandbox %s", as.Sandbox, sandbox)
 	}
 	if err := messages.CheckToken("task id", as.Task.ID); err != nil {
 		return as, messages.Errorf(messages.CodeInvalidTask, "%v", err)

@@ -45,7 +45,8 @@ type inferClient struct {
 // max_payload fails at once with an error wrapping messages.ErrFrameTooLarge.
 // No responders and timeouts are retried until ctx ends; the error then says
 // which it was (messages.ErrBackendNotReady when no worker listened).
-func (c *inferClient) request(ctx context.Context, model, subject string, payload []byte, seq uint64) (*messages.Detections, error) {
+func (c *inferClient) request(ctx context.Context, model, subject string, payload []byte,
+	seq uint64) (*messages.Detections, error) {
 	if limit := c.nc.MaxPayload(); int64(len(payload)) > limit {
 		c.metrics.infer.WithLabelValues(inferTooLarge).Inc()
 		return nil, messages.Errorf(messages.CodeFrameTooLarge,
@@ -70,7 +71,8 @@ func (c *inferClient) request(ctx context.Context, model, subject string, payloa
 
 // attempt makes one request. Its error wraps errNoResponders, errNoReply,
 // or the error the worker replied with.
-func (c *inferClient) attempt(ctx context.Context, subject string, payload []byte, seq uint64) (*messages.Detections, error) {
+func (c *inferClient) attempt(ctx context.Context, subject string, payload []byte,
+	seq uint64) (*messages.Detections, error) {
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	msg, err := c.nc.RequestWithContext(reqCtx, subject, payload)

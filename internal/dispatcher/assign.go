@@ -92,7 +92,8 @@ func sandboxErr(sb sandbox.Sandbox) error {
 // await follows the agent's progress until the final report, the sandbox's
 // death, the task's deadline, a final state written elsewhere (sfctl
 // cancel), or shutdown.
-func (d *Dispatcher) await(ctx context.Context, a *attemptRun, sb sandbox.Sandbox, progress <-chan messages.Progress) attemptResult {
+func (d *Dispatcher) await(ctx context.Context, a *attemptRun, sb sandbox.Sandbox,
+	progress <-chan messages.Progress) attemptResult {
 	deadline := time.NewTimer(a.r.task.Deadline.D())
 	defer deadline.Stop()
 	wctx, unwatch := context.WithCancel(ctx)
@@ -129,7 +130,8 @@ func (d *Dispatcher) await(ctx context.Context, a *attemptRun, sb sandbox.Sandbo
 
 // afterDeath reads the reports the agent sent before it died: if the final
 // one is among them, the task ended before the sandbox did.
-func (d *Dispatcher) afterDeath(ctx context.Context, a *attemptRun, sb sandbox.Sandbox, progress <-chan messages.Progress) attemptResult {
+func (d *Dispatcher) afterDeath(ctx context.Context, a *attemptRun, sb sandbox.Sandbox,
+	progress <-chan messages.Progress) attemptResult {
 	for {
 		select {
 		case p := <-progress:

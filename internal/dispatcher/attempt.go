@@ -205,7 +205,8 @@ func (d *Dispatcher) markRunning(ctx context.Context, a *attemptRun) *attemptRes
 }
 
 // move writes a state of this attempt; nil means it was written.
-func (d *Dispatcher) move(ctx context.Context, a *attemptRun, next messages.State, fn func(*messages.TaskStatus) error) *attemptResult {
+func (d *Dispatcher) move(ctx context.Context, a *attemptRun, next messages.State,
+	fn func(*messages.TaskStatus) error) *attemptResult {
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
 	_, err := d.store.Transition(kctx, a.r.task.ID, next, func(st *messages.TaskStatus) error {

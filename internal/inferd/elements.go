@@ -90,7 +90,8 @@ func (m elementsYOLO) InferTensors(ctx context.Context, req *pb.ModelInferReques
 			kserve.ErrInvalidRequest, yoloInput, shape)
 	}
 	if shape[0] > int64(m.maxBatch) {
-		return nil, fmt.Errorf("%w: batch size %d exceeds max_batch_size %d", kserve.ErrInvalidRequest, shape[0], m.maxBatch)
+		return nil, fmt.Errorf("%w: batch size %d exceeds max_batch_size %d", kserve.ErrInvalidRequest,
+			shape[0], m.maxBatch)
 	}
 	ch := 4 + len(elements.Classes)
 	per, plane := 3*yoloSide*yoloSide, ch*yoloAnchors

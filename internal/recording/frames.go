@@ -13,7 +13,8 @@ import (
 
 // loadFrames reads the frames the selection covers and joins the records
 // to them.
-func (r *Recording) loadFrames(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, recs *records) error {
+func (r *Recording) loadFrames(ctx context.Context, js jetstream.JetStream, subj messages.Subjects,
+	recs *records) error {
 	sel := r.Selection
 	filter, from, to := subj.FramesOfTask(sel.Task), time.Time{}, time.Time{}
 	if sel.Task == "" {

@@ -113,7 +113,8 @@ func (s *Service) handleEnd(ctx context.Context, m jetstream.Msg) {
 }
 
 // Forget deletes one run's frames and records, by subject.
-func Forget(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, run messages.TaskRecord) (uint64, error) {
+func Forget(ctx context.Context, js jetstream.JetStream, subj messages.Subjects,
+	run messages.TaskRecord) (uint64, error) {
 	var frames uint64
 	for _, p := range []struct{ stream, subject string }{
 		{messages.FramesStream, subj.Frame(run.Task, run.Sandbox)},

@@ -45,7 +45,8 @@ func (r *records) model(task string) string {
 }
 
 // loadRecords reads the records sel selects.
-func loadRecords(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, sel Selection) (*records, error) {
+func loadRecords(ctx context.Context, js jetstream.JetStream, subj messages.Subjects,
+	sel Selection) (*records, error) {
 	filter, start := subj.RecordsOfTask(sel.Task), time.Time{}
 	if sel.Task == "" {
 		filter, start = subj.RecordsOfSandbox(sel.Sandbox), sel.From
@@ -138,7 +139,8 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 
 // drain hands a batch's messages to fn, updating pending; more is false
 // when fn asked to stop.
-func drain(batch jetstream.MessageBatch, pending *uint64, fn func(jetstream.Msg) (bool, error)) (got int, more bool, err error) {
+func drain(batch jetstream.MessageBatch, pending *uint64, fn func(jetstream.Msg) (bool,
+	error)) (got int, more bool, err error) {
 	for m := range batch.Messages() {
 		got++
 		meta, err := m.Metadata()

@@ -176,7 +176,8 @@ func (p *Replayer) subject(cfg ReplayConfig, model, token string) string {
 
 // request sends the frame on subject to model's workers, retrying while
 // none answers, for up to timeout.
-func (p *Replayer) request(ctx context.Context, f *Frame, subject, model string, timeout time.Duration) (*messages.Detections, error) {
+func (p *Replayer) request(ctx context.Context, f *Frame, subject, model string,
+	timeout time.Duration) (*messages.Detections, error) {
 	payload, err := messages.Encode(&f.Frame)
 	if err != nil {
 		return nil, err

@@ -189,7 +189,8 @@ func (s *stack) startInferd(ctx context.Context, g *globals, o devOpts) error {
 }
 
 func (s *stack) startWorker(ctx context.Context, g *globals, o devOpts) error {
-	w, err := worker.Start(ctx, worker.Config{Conn: s.nc, SubjectPrefix: g.prefix, HTTPAddr: o.metricsAddr(workerMetricsPort),
+	w, err := worker.Start(ctx, worker.Config{Conn: s.nc, SubjectPrefix: g.prefix,
+		HTTPAddr:    o.metricsAddr(workerMetricsPort),
 		BackendAddr: s.inferd.GRPCAddr()}, s.backend, logging.New("worker", g.logFormat, g.logLevel))
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)

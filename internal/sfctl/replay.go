@@ -59,7 +59,8 @@ Select a task by id, or a sandbox and a time range (--sandbox, --from, --to).`,
 	f.StringVar(&o.worker, "worker", "", "send the frames to this one worker (an id from 'sfctl workers') instead of any")
 	f.BoolVar(&o.pace, "pace", false, "replay at the original pace instead of as fast as possible")
 	f.StringVar(&o.html, "html", "", "write a self-contained HTML report into this folder")
-	f.DurationVar(&o.frameTimeout, "frame-timeout", recording.DefaultFrameTimeout, "how long one frame may take, retries included")
+	f.DurationVar(&o.frameTimeout, "frame-timeout", recording.DefaultFrameTimeout,
+		"how long one frame may take, retries included")
 	return cmd
 }
 
@@ -110,7 +111,8 @@ func runReplay(cmd *cobra.Command, g *globals, o replayOpts, sel recording.Selec
 		return loadExit(err)
 	}
 	p := recording.NewReplayer(c.nc, c.sub, logging.New("sfctl", g.logFormat, g.logLevel))
-	res, err := p.Replay(ctx, rec, recording.ReplayConfig{Model: o.model, Worker: o.worker, Pace: o.pace, FrameTimeout: o.frameTimeout})
+	res, err := p.Replay(ctx, rec, recording.ReplayConfig{Model: o.model, Worker: o.worker,
+		Pace: o.pace, FrameTimeout: o.frameTimeout})
 	if err != nil {
 		return err
 	}
@@ -152,7 +154,8 @@ func (r *recordFlags) flags(f *pflag.FlagSet) {
 	f.StringVar(&r.mode, "record", string(recording.ModeTask),
 		"which runs to record for replay: all, task (as each task's \"record\" field says) or off")
 	f.DurationVar(&r.maxAge, "record-max-age", recording.DefaultMaxAge, "drop recorded frames older than this")
-	f.Int64Var(&r.maxBytes, "record-max-bytes", recording.DefaultMaxBytes, "drop the oldest recorded frames beyond this many bytes")
+	f.Int64Var(&r.maxBytes, "record-max-bytes", recording.DefaultMaxBytes,
+		"drop the oldest recorded frames beyond this many bytes")
 }
 
 func (r *recordFlags) config() recording.Config {

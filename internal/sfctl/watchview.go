@@ -53,7 +53,8 @@ func (l *lineScreen) show(v fleetView) {
 	ts := v.at.Format(time.TimeOnly)
 	if !l.started {
 		l.started = true
-		l.printf(ts, "watching: %d task%s running or waiting, %d in all", v.activeTasks, plural(v.activeTasks), v.totalTasks)
+		l.printf(ts, "watching: %d task%s running or waiting, %d in all", v.activeTasks,
+			plural(v.activeTasks), v.totalTasks)
 		l.primeEnded(v.tasks)
 	}
 	for _, st := range v.tasks {

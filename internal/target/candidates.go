@@ -127,7 +127,8 @@ func splitRows(words []messages.Box) [][]messages.Box {
 // substrings of the line's joined text, so a dense line costs few allocations.
 func appendPhrases(out []candidate, line []messages.Box) []candidate {
 	var text, lower strings.Builder
-	starts, ends, lstarts, lends := make([]int, len(line)), make([]int, len(line)), make([]int, len(line)), make([]int, len(line))
+	starts, ends, lstarts, lends := make([]int, len(line)), make([]int, len(line)), make([]int,
+		len(line)), make([]int, len(line))
 	counts := make([]int, len(line)+1) // counts[i] = words before line[i]
 	for i, w := range line {
 		fields := strings.Fields(w.Text)

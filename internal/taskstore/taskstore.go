@@ -113,7 +113,8 @@ func (s *Store) Create(ctx context.Context, st messages.TaskStatus) (uint64, err
 // When another writer got in between, it reads again and calls fn again.
 // An error from fn aborts the update and is returned wrapped. Update returns
 // the state it wrote.
-func (s *Store) Update(ctx context.Context, id string, fn func(*messages.TaskStatus) error) (messages.TaskStatus, error) {
+func (s *Store) Update(ctx context.Context, id string,
+	fn func(*messages.TaskStatus) error) (messages.TaskStatus, error) {
 	for range maxConflictRetries {
 		cur, rev, err := s.Get(ctx, id)
 		if err != nil {
@@ -145,7 +146,8 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*messages.TaskSta
 // after fn has run, and fails with ErrStaleTransition when the task is
 // already in next (another writer made the move first) or cannot move there.
 // fn may be nil.
-func (s *Store) Transition(ctx context.Context, id string, next messages.State, fn func(*messages.TaskStatus) error) (messages.TaskStatus, error) {
+func (s *Store) Transition(ctx context.Context, id string, next messages.State,
+	fn func(*messages.TaskStatus) error) (messages.TaskStatus, error) {
 	return s.Update(ctx, id, func(st *messages.TaskStatus) error {
 		if st.State == next {
 			return fmt.Errorf("%w: task is already %s", ErrStaleTransition, next)

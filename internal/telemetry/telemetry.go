@@ -59,7 +59,8 @@ func Serve(addr string, reg prometheus.Gatherer, ready ReadyFunc, log zerolog.Lo
 			log.Error().Err(err).Msg("metrics server stopped")
 		}
 	}()
-	log.Info().Str("event", "metrics_listening").Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("event", "metrics_listening").Str("addr",
+		ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
 	return s, nil
 }
 
