@@ -28,6 +28,7 @@ the step timings and a summary, and stops. It exits 1 if any task failed.`,
 		Example: "  sfctl demo --tasks examples/tasks --site examples/site",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietDemoLogs(cmd, g)
 			dir, err := os.MkdirTemp("", "sfdemo-")
 			if err != nil {
 				return err
@@ -140,4 +141,12 @@ func slowest(st messages.TaskStatus) string {
 	}
 	s := st.Steps[best]
 	return fmt.Sprintf("%d %s (%s)", s.Index+1, s.Action, roundDur(s.Duration.D()))
+}
+
+// quietDemoLogs keeps the daemons' info lines out of the demo's report,
+// which says the same in readable form, unless the user asked for a level.
+func quietDemoLogs(cmd *cobra.Command, g *globals) {
+	if _, set := os.LookupEnv(envName("log-level")); !set && !cmd.Flags().Changed("log-level") {
+		g.logLevel = "warn"
+	}
 }

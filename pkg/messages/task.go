@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -162,6 +164,10 @@ func DecodeTask(data []byte) (Task, error) {
 	} else {
 		err = msgpack.Unmarshal(data, &t)
 	}
+	if err != nil && trimmed[0] != '{' && looksLikeText(trimmed) {
+		return Task{}, invalid("cannot parse task: text that is not a JSON object (a task starts with '{') "+
+			"nor msgpack (%s)", describeParseError(err))
+	}
 	if err != nil {
 		return Task{}, invalid("cannot parse task: %s", describeParseError(err))
 	}
@@ -170,6 +176,20 @@ func DecodeTask(data []byte) (Task, error) {
 		return Task{}, err
 	}
 	return t, nil
+}
+
+// looksLikeText reports whether b is printable UTF-8: someone sent words,
+// not a msgpack task, so the msgpack decoder's complaint alone would mislead.
+func looksLikeText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) && !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func describeParseError(err error) string {

@@ -75,6 +75,7 @@ func TestDecodeTaskBadInput(t *testing.T) {
 		{"empty", ``, "empty payload"},
 		{"not json", `{"id": `, "cannot parse task"},
 		{"garbage msgpack", "\xc1\xc1", "cannot parse task"},
+		{"plain words", "garbage", "text that is not a JSON object (a task starts with '{') nor msgpack"},
 		{"wrong type", `{"app":{"command":"firefox"},"steps":[]}`, "field app.command"},
 		{"no command", `{"steps":[{"action":"sleep","for":"1s"}]}`, "app.command: missing"},
 		{"no steps", `{` + app + `}`, "steps: missing"},
