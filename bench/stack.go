@@ -22,8 +22,9 @@ type gpu struct {
 }
 
 func startGPU(ctx context.Context, delay inferd.DelayConfig) (*gpu, error) {
-	srv, err := inferd.Start(ctx, inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", OCRWorkers: 1,
-		MaxBatch: 64, Delay: delay}, zerolog.Nop())
+	srv, err := inferd.Start(ctx, inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		OCRWorkers: 1,
+		MaxBatch:   64, Delay: delay}, zerolog.Nop())
 	if err != nil {
 		return nil, fmt.Errorf("start inferd: %w", err)
 	}

@@ -57,7 +57,8 @@ func promtool(t *testing.T) string {
 }
 
 func TestPrometheusConfigsPassPromtool(t *testing.T) {
-	out, err := exec.Command(promtool(t), "check", "config", "prometheus.yml", "prometheus-dev.yml").CombinedOutput()
+	out, err := exec.Command(promtool(t), "check", "config", "prometheus.yml",
+		"prometheus-dev.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}

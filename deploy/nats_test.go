@@ -149,7 +149,8 @@ func TestNATSConfAllows(t *testing.T) {
 
 	disp := connectAs(t, srv, "dispatcher")
 	djs, _ := jetstream.New(disp)
-	if _, err := djs.CreateStream(ctx, jetstream.StreamConfig{Name: "TASKS", Subjects: []string{"sf.tasks.submit"}}); err != nil {
+	if _, err := djs.CreateStream(ctx, jetstream.StreamConfig{Name: "TASKS",
+		Subjects: []string{"sf.tasks.submit"}}); err != nil {
 		t.Fatalf("dispatcher creates TASKS: %v", err)
 	}
 	dkv, err := djs.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sf_tasks"})
@@ -201,14 +202,17 @@ func TestNATSConfAllows(t *testing.T) {
 	}
 	_ = worker.Flush()
 	agent := connectAs(t, srv, "agent")
-	if r, err := agent.RequestWithContext(ctx, "sf.infer.ocr.sb1", []byte("frame")); err != nil || string(r.Data) != "boxes" {
+	if r, err := agent.RequestWithContext(ctx, "sf.infer.ocr.sb1",
+		[]byte("frame")); err != nil || string(r.Data) != "boxes" {
 		t.Fatalf("agent's frame not answered by the worker: %v", err)
 	}
-	if _, err := agent.Subscribe("sf.sandbox.sb1.assign", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
+	if _, err := agent.Subscribe("sf.sandbox.sb1.assign",
+		func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
 		t.Fatal(err)
 	}
 	_ = agent.Flush()
-	if r, err := disp.RequestWithContext(ctx, "sf.sandbox.sb1.assign", []byte("task")); err != nil || string(r.Data) != "ok" {
+	if r, err := disp.RequestWithContext(ctx, "sf.sandbox.sb1.assign",
+		[]byte("task")); err != nil || string(r.Data) != "ok" {
 		t.Fatalf("assignment not answered by the agent: %v", err)
 	}
 	if _, err := disp.Subscribe("sf.progress.*", func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
@@ -218,7 +222,8 @@ func TestNATSConfAllows(t *testing.T) {
 	if _, err := agent.RequestWithContext(ctx, "sf.progress.t1", []byte("step")); err != nil {
 		t.Fatalf("agent's progress not answered: %v", err)
 	}
-	if err := agent.Publish("sf.frames.t1.sb1", []byte("png")); err != nil || agent.Flush() != nil || agent.LastError() != nil {
+	if err := agent.Publish("sf.frames.t1.sb1",
+		[]byte("png")); err != nil || agent.Flush() != nil || agent.LastError() != nil {
 		t.Fatalf("agent cannot record a frame: %v", errors.Join(err, agent.LastError()))
 	}
 }

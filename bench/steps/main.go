@@ -69,7 +69,8 @@ func bench(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 	agentd := filepath.Join(dir, "agentd")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", agentd, "./cmd/agentd").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", agentd,
+		"./cmd/agentd").CombinedOutput(); err != nil {
 		return fmt.Errorf("build agentd: %w\n%s", err, out)
 	}
 	siteURL, closeSite, err := serveSite(o.site)
@@ -84,7 +85,8 @@ func bench(ctx context.Context, o options) error {
 	results := make([]*samples, len(configs))
 	for i, c := range configs {
 		fmt.Fprintf(os.Stderr, "steps: %s: %d runs of %d tasks\n", c.name, o.runs, len(tasks))
-		if results[i], err = measure(ctx, o, filepath.Join(dir, fmt.Sprint(i)), agentd, c.fullFrames, tasks); err != nil {
+		if results[i], err = measure(ctx, o, filepath.Join(dir, fmt.Sprint(i)), agentd, c.fullFrames,
+			tasks); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}

@@ -38,7 +38,8 @@ func loadTasks(dir, siteURL string) ([]map[string]any, error) {
 			return nil, err
 		}
 		var task map[string]any
-		if err := json.Unmarshal([]byte(strings.ReplaceAll(string(data), exampleHost, siteURL)), &task); err != nil {
+		if err := json.Unmarshal([]byte(strings.ReplaceAll(string(data), exampleHost, siteURL)),
+			&task); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		out = append(out, task)
@@ -82,7 +83,8 @@ func measure(ctx context.Context, o options, dir, agentd string, fullFrames bool
 	if err != nil {
 		return nil, err
 	}
-	d, err := dispatcher.New(dispatcher.Config{NATSURL: ns.ClientURL(), Conn: nc, MaxSandboxes: 1, Runtime: rt}, log)
+	d, err := dispatcher.New(dispatcher.Config{NATSURL: ns.ClientURL(), Conn: nc, MaxSandboxes: 1,
+		Runtime: rt}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +133,8 @@ func runTask(ctx context.Context, js jetstream.JetStream, task map[string]any,
 	id := fmt.Sprint(task["id"])
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), payload, jetstream.WithMsgID(id)); err != nil {
+	if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), payload,
+		jetstream.WithMsgID(id)); err != nil {
 		return st, fmt.Errorf("submit %s: %w", id, err)
 	}
 	kv, err := js.KeyValue(ctx, messages.TasksBucket)

@@ -51,9 +51,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cfg.Display, "display", os.Getenv("DISPLAY"), "X display of the sandbox")
 	fs.StringVar(&o.cfg.WorkDir, "work-dir", "",
 		"folder for the app's HOME, profiles and logs (default: a temporary folder)")
-	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "prefix of every NATS subject")
-	fs.DurationVar(&o.cfg.InferTimeout, "infer-timeout", agent.DefaultInferTimeout, "timeout of one inference request")
-	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "address of /metrics, /healthz and /readyz (empty: off)")
+	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix,
+		"prefix of every NATS subject")
+	fs.DurationVar(&o.cfg.InferTimeout, "infer-timeout", agent.DefaultInferTimeout,
+		"timeout of one inference request")
+	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:0",
+		"address of /metrics, /healthz and /readyz (empty: off)")
 	o.log.AddFlags(fs)
 	o.tls.AddFlags(fs)
 	err := daemon.Parse(fs, args)

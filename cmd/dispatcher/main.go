@@ -156,7 +156,8 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
 	fs.StringVar(&o.cfg.NATSURL, "nats-url", "", "NATS server URL (empty: embed a server)")
 	fs.StringVar(&o.dataDir, "data-dir", "screenfleet-data", "JetStream store of the embedded server")
-	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "prefix of every NATS subject")
+	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix,
+		"prefix of every NATS subject")
 	fs.IntVar(&o.cfg.MaxSandboxes, "max-sandboxes", dispatcher.DefaultMaxSandboxes, "tasks run at once")
 	fs.IntVar(&o.cfg.MaxAttempts, "max-attempts", dispatcher.DefaultMaxAttempts,
 		"sandboxes a task gets before it fails for sandbox reasons")
@@ -215,13 +216,16 @@ func dockerFlags(fs *flag.FlagSet, o *options) {
 		"docker runtime: NATS URL as the sandboxes reach it on their network (default: --nats-url)")
 	d.ShmSize, d.Memory = sandbox.DefaultShmSize, sandbox.DefaultMemory
 	fs.Var((*byteSize)(&d.ShmSize), "shm-size", "docker runtime: /dev/shm of each sandbox, e.g. 1g")
-	fs.Var((*byteSize)(&d.Memory), "memory", "docker runtime: memory limit of each sandbox, e.g. 2g (swap included)")
+	fs.Var((*byteSize)(&d.Memory), "memory",
+		"docker runtime: memory limit of each sandbox, e.g. 2g (swap included)")
 	fs.Float64Var(&d.CPUs, "cpus", sandbox.DefaultCPUs, "docker runtime: CPUs of each sandbox")
 	fs.Int64Var(&d.PidsLimit, "pids-limit", sandbox.DefaultPidsLimit,
 		"docker runtime: process and thread limit of each sandbox")
 	fs.BoolVar(&d.VNC, "vnc", true, "docker runtime: run x11vnc in each sandbox, with a generated password")
-	fs.StringVar(&d.VNCHostIP, "vnc-host-ip", "127.0.0.1", "docker runtime: host address the VNC ports are published on")
-	fs.BoolVar(&d.VNCInput, "vnc-input", false, "docker runtime: let VNC viewers type and click (default: view only)")
+	fs.StringVar(&d.VNCHostIP, "vnc-host-ip", "127.0.0.1",
+		"docker runtime: host address the VNC ports are published on")
+	fs.BoolVar(&d.VNCInput, "vnc-input", false,
+		"docker runtime: let VNC viewers type and click (default: view only)")
 	fs.DurationVar(&o.reconcile.Grace, "orphan-grace", dispatcher.DefaultOrphanGrace,
 		"docker runtime: age under which a container no task owns is left alone")
 	fs.DurationVar(&o.reconcile.Every, "reconcile-every", dispatcher.DefaultReconcileEvery,

@@ -57,7 +57,8 @@ func parseFlags(args []string) (cfg inferd.Config, logs daemon.Logging, err erro
 	fs.IntVar(&cfg.MaxBatch, "max-batch", inferd.DefaultMaxBatch, "largest batch of images per request")
 	fs.DurationVar(&cfg.Delay.Base, "delay-base", 0,
 		`serve model "delay": per-batch service time base + per_item * sqrt(batch) (0: not served)`)
-	fs.DurationVar(&cfg.Delay.PerItem, "delay-per-item", 0, `the "delay" model's per-item time (see --delay-base)`)
+	fs.DurationVar(&cfg.Delay.PerItem, "delay-per-item", 0,
+		`the "delay" model's per-item time (see --delay-base)`)
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", inferd.DefaultStopTimeout,
 		"how long requests in flight may finish on stop")
 	logs.AddFlags(fs)

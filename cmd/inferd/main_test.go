@@ -69,7 +69,10 @@ func TestBinaryReexecsAndStopsOnSIGTERM(t *testing.T) {
 }
 
 func withoutOMP(env []string) []string {
-	return slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, ocr.ThreadLimitEnv+"=") })
+	return slices.DeleteFunc(env, func(kv string) bool {
+		return strings.HasPrefix(kv,
+			ocr.ThreadLimitEnv+"=")
+	})
 }
 
 func assertServes(t *testing.T, addr string) {

@@ -232,7 +232,8 @@ func (a *agent) assign(ctx context.Context, data []byte) messages.AssignReply {
 	defer a.mu.Unlock()
 	switch cur := a.current; {
 	case a.stopping || ctx.Err() != nil:
-		return a.refuse(messages.Errorf(messages.CodeSandboxFailed, "agent of sandbox %s is stopping", a.cfg.Sandbox))
+		return a.refuse(messages.Errorf(messages.CodeSandboxFailed, "agent of sandbox %s is stopping",
+			a.cfg.Sandbox))
 	case cur != nil && cur.task.ID == as.Task.ID && cur.attempt == as.Attempt:
 		return messages.AssignReply{V: messages.Version, Accepted: true} // a resent request
 	case cur != nil:

@@ -161,7 +161,8 @@ func words(line int, ws ...any) []messages.Box {
 
 var (
 	signinScene = append(
-		words(1, "User", 10, 20, 30, 10, "name", 44, 20, 30, 10, "Your", 100, 21, 25, 10, "name", 130, 21, 30, 10),
+		words(1, "User", 10, 20, 30, 10, "name", 44, 20, 30, 10, "Your", 100, 21, 25, 10, "name", 130, 21,
+			30, 10),
 		words(2, "Sign", 100, 60, 25, 10, "in", 128, 60, 12, 10)...)
 	welcomeScene = words(1, "Welcome,", 50, 50, 60, 12, "alice!", 114, 50, 40, 12)
 )
@@ -325,7 +326,8 @@ func TestTaskRunsStepsAndReports(t *testing.T) {
 	if !reflect.DeepEqual(details, want) {
 		t.Errorf("details = %q\nwant      %q", details, want)
 	}
-	if calls := h.input.Calls(); !reflect.DeepEqual(calls, []string{"click 112,26 button 1", "type 7", "key Return"}) {
+	if calls := h.input.Calls(); !reflect.DeepEqual(calls, []string{"click 112,26 button 1", "type 7",
+		"key Return"}) {
 		t.Errorf("input calls = %q", calls)
 	}
 	// The click reused the wait_for frame (no action between them); the
@@ -356,7 +358,8 @@ func checkFrames(t *testing.T, frames []seenFrame) {
 	t.Helper()
 	for i, f := range frames {
 		if int(f.lastAction) != f.version {
-			t.Errorf("frame %d says last action %d but was captured after %d actions", f.seq, f.lastAction, f.version)
+			t.Errorf("frame %d says last action %d but was captured after %d actions", f.seq, f.lastAction,
+				f.version)
 		}
 		if i > 0 && f.seq <= frames[i-1].seq {
 			t.Errorf("frame sequence %d after %d", f.seq, frames[i-1].seq)
@@ -376,7 +379,8 @@ func TestFailureExplainsWhatWasSeen(t *testing.T) {
 		t.Fatalf("final = %+v, want code %d", final, messages.CodeTargetNotFound)
 	}
 	wantErr := `step 2 (click text "Sing in"): no box matches text "Sing in"; closest seen: "Sign in", `
-	if !strings.HasPrefix(final.Error, wantErr) || !strings.HasSuffix(final.Error, `; seen: "User name Your name", "Sign in"`) {
+	if !strings.HasPrefix(final.Error, wantErr) || !strings.HasSuffix(final.Error,
+		`; seen: "User name Your name", "Sign in"`) {
 		t.Errorf("error = %q", final.Error)
 	}
 	if !reflect.DeepEqual(final.Seen, []string{"User name Your name", "Sign in"}) {
@@ -409,7 +413,8 @@ func TestAssertions(t *testing.T) {
 		code  messages.Code
 		error string
 	}{
-		{"absent after a click", []messages.Step{step(messages.ActionClick, &messages.Target{Text: "go"}), absent}, 0, ""},
+		{"absent after a click", []messages.Step{step(messages.ActionClick,
+			&messages.Target{Text: "go"}), absent}, 0, ""},
 		{"still there", []messages.Step{absent}, messages.CodeAssertFailed,
 			`step 1 (assert_absent text "Loading"): "Loading..." is still on screen at (50,16)`},
 		{"assert fails", []messages.Step{missing}, messages.CodeAssertFailed,
@@ -451,7 +456,8 @@ func TestBusyStopAndDuplicateAssignments(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	_, final := h.final(time.Second)
-	if !final.Done || final.Code != messages.CodeSandboxFailed || !strings.Contains(final.Error, "agent stopped") {
+	if !final.Done || final.Code != messages.CodeSandboxFailed || !strings.Contains(final.Error,
+		"agent stopped") {
 		t.Errorf("final = %+v, want agent stopped", final)
 	}
 	if !gone(pid) {

@@ -74,7 +74,8 @@ func TestFirefoxProfile(t *testing.T) {
 }
 
 func TestAppEnv(t *testing.T) {
-	env := appEnv([]string{"PATH=/bin", "HOME=/root", "DISPLAY=:0", "SF_NATS_URL=nats://secret@x", "LANG=C"}, ":5", "/w/home")
+	env := appEnv([]string{"PATH=/bin", "HOME=/root", "DISPLAY=:0", "SF_NATS_URL=nats://secret@x",
+		"LANG=C"}, ":5", "/w/home")
 	want := []string{"PATH=/bin", "LANG=C", "DISPLAY=:5", "HOME=/w/home"}
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("appEnv = %q, want %q", env, want)
@@ -167,14 +168,16 @@ func TestFirefoxLaunchGetsProfileRemovedAtStop(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	a, err := startApp(appLaunch{spec: messages.App{Command: []string{bin, "http://x/"}, Width: 640, Height: 480},
+	a, err := startApp(appLaunch{spec: messages.App{Command: []string{bin, "http://x/"}, Width: 640,
+		Height: 480},
 		display: ":99", workDir: dir, name: "t-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 5*time.Second, "the arguments", func() bool { return lastLogLine(a.logPath) != "" })
 	args := strings.Fields(lastLogLine(a.logPath))
-	if !slices.Contains(args, "--no-remote") || !slices.Contains(args, a.profile) || args[len(args)-1] != "http://x/" {
+	if !slices.Contains(args, "--no-remote") || !slices.Contains(args,
+		a.profile) || args[len(args)-1] != "http://x/" {
 		t.Errorf("firefox got %q", args)
 	}
 	if _, err := os.Stat(filepath.Join(a.profile, "user.js")); err != nil {

@@ -72,7 +72,8 @@ func TestFrameSizeIsCheckedBeforePublishing(t *testing.T) {
 		if !errors.Is(err, messages.ErrFrameTooLarge) || messages.CodeOf(err) != messages.CodeFrameTooLarge {
 			t.Fatalf("%d bytes: error %v, want ErrFrameTooLarge", size, err)
 		}
-		if want := fmt.Sprintf("of %d bytes exceeds the NATS server's max_payload of %d bytes", size, limit); !strings.Contains(err.Error(), want) {
+		if want := fmt.Sprintf("of %d bytes exceeds the NATS server's max_payload of %d bytes", size,
+			limit); !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
@@ -117,7 +118,10 @@ func TestWorkerThatStartsLateIsFound(t *testing.T) {
 	waitUntil(t, 5*time.Second, "a no-responders attempt", func() bool {
 		return count(c.metrics.infer, inferNoResponders) > 0
 	})
-	if _, err := nc.Subscribe(testSubject, func(m *nats.Msg) { reply(t, m, 5, messages.CodeOK, "late") }); err != nil {
+	if _, err := nc.Subscribe(testSubject, func(m *nats.Msg) {
+		reply(t, m, 5, messages.CodeOK,
+			"late")
+	}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -191,7 +195,10 @@ func TestTimeoutIsRetriedOnAnotherWorker(t *testing.T) {
 	}()
 
 	<-got
-	if _, err := nc.QueueSubscribe(testSubject, queue, func(m *nats.Msg) { reply(t, m, 9, messages.CodeOK, "fast") }); err != nil {
+	if _, err := nc.QueueSubscribe(testSubject, queue, func(m *nats.Msg) {
+		reply(t, m, 9,
+			messages.CodeOK, "fast")
+	}); err != nil {
 		t.Fatal(err)
 	}
 	r := <-done

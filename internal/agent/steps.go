@@ -151,7 +151,8 @@ func (s *session) absent(ctx context.Context, t *messages.Target) (string, error
 
 func stillThere(box messages.Box, t *messages.Target) error {
 	x, y := target.Point(box, nil)
-	return messages.Errorf(messages.CodeAssertFailed, "%s is still on screen at (%d,%d)", describe(box, t), x, y)
+	return messages.Errorf(messages.CodeAssertFailed, "%s is still on screen at (%d,%d)", describe(box,
+		t), x, y)
 }
 
 // click finds the target and clicks (or double-clicks) at its point.
@@ -185,9 +186,10 @@ func (s *session) scroll(ctx context.Context, step *messages.Step) (string, erro
 		s.see.rec.action(step, s.see.boxesSeq, box)
 		x, y = target.Point(box, step.Target)
 	}
-	return fmt.Sprintf("scrolled %d at (%d,%d)", step.Amount, x, y), s.act(ctx, func(ctx context.Context) error {
-		return s.input.Scroll(ctx, x, y, step.Amount)
-	})
+	return fmt.Sprintf("scrolled %d at (%d,%d)", step.Amount, x, y), s.act(ctx,
+		func(ctx context.Context) error {
+			return s.input.Scroll(ctx, x, y, step.Amount)
+		})
 }
 
 // act performs an input action and waits for the screen to settle. The

@@ -144,12 +144,14 @@ func isWireError(err error) bool {
 func (a *agent) openSession(r *run) (*session, error) {
 	screen, err := a.cfg.OpenScreen(a.cfg.Display)
 	if err != nil {
-		return nil, messages.Errorf(messages.CodeSandboxFailed, "open display %s for capture: %v", a.cfg.Display, err)
+		return nil, messages.Errorf(messages.CodeSandboxFailed, "open display %s for capture: %v",
+			a.cfg.Display, err)
 	}
 	input, err := a.cfg.OpenInput(a.cfg.Display)
 	if err != nil {
 		_ = screen.Close()
-		return nil, messages.Errorf(messages.CodeSandboxFailed, "open display %s for input: %v", a.cfg.Display, err)
+		return nil, messages.Errorf(messages.CodeSandboxFailed, "open display %s for input: %v",
+			a.cfg.Display, err)
 	}
 	if w, h := screen.Size(); w != r.task.App.Width || h != r.task.App.Height {
 		r.log.Warn().Int("display_w", w).Int("display_h", h).Int("app_w", r.task.App.Width).

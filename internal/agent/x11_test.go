@@ -66,14 +66,18 @@ func TestRealDisplay(t *testing.T) {
 		messages.Step{Action: messages.ActionKey, Keys: "Return"},
 		messages.Step{Action: messages.ActionSleep, For: messages.Duration(10 * time.Second)})
 	task.App.Command = []string{"xmessage", "-geometry", "+0+0", "-buttons", "quit:3", "-default", "quit", "Hello there"}
-	waitUntil(t, 10*time.Second, "agent ready", func() bool { return strings.Contains(h.logs.String(), "agent ready") })
+	waitUntil(t, 10*time.Second, "agent ready", func() bool {
+		return strings.Contains(h.logs.String(),
+			"agent ready")
+	})
 	if r := h.assignTask(task, 1); !r.Accepted {
 		t.Fatalf("refused: %+v", r)
 	}
 
 	steps, final := h.final(30 * time.Second)
 	if final.Code != messages.CodeAppFailed || !strings.Contains(final.Error, "exit status 3") {
-		t.Fatalf("final = code %d %q; want the app to quit on Return (logs:\n%s)", final.Code, final.Error, h.logs)
+		t.Fatalf("final = code %d %q; want the app to quit on Return (logs:\n%s)", final.Code, final.Error,
+			h.logs)
 	}
 	if len(steps) < 5 || !steps[3].OK || steps[3].Detail != "typed 3 characters" || !steps[1].OK {
 		t.Errorf("steps = %+v", steps)

@@ -164,7 +164,8 @@ func (d *Dispatcher) stopSandbox(ctx context.Context, a *attemptRun, sb sandbox.
 // assigned, so that no report can be missed. Each report is acknowledged
 // with an empty reply once it is queued; a report that cannot be queued
 // gets no reply, and the agent sends it again.
-func (d *Dispatcher) subscribeProgress(a *attemptRun, out chan<- messages.Progress) (*nats.Subscription, error) {
+func (d *Dispatcher) subscribeProgress(a *attemptRun,
+	out chan<- messages.Progress) (*nats.Subscription, error) {
 	sub, err := d.nc.Subscribe(d.subj.TaskProgress(a.r.task.ID), func(m *nats.Msg) {
 		var p messages.Progress
 		if err := messages.Decode(m.Data, &p); err != nil {
@@ -223,7 +224,8 @@ func (d *Dispatcher) move(ctx context.Context, a *attemptRun, next messages.Stat
 }
 
 // appendStep records one step the agent reported.
-func (d *Dispatcher) appendStep(ctx context.Context, a *attemptRun, step messages.StepResult) *attemptResult {
+func (d *Dispatcher) appendStep(ctx context.Context, a *attemptRun,
+	step messages.StepResult) *attemptResult {
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
 	_, err := d.store.Update(kctx, a.r.task.ID, func(st *messages.TaskStatus) error {

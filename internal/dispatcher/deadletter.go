@@ -21,7 +21,8 @@ const maxDeadPayload = 512 << 10
 // messages.DeadLetter on the dead-letter subject, a failed state when the
 // message named the task, and a terminated message, never redelivered. If
 // the dead letter cannot be published the message is redelivered later.
-func (d *Dispatcher) deadLetter(ctx context.Context, msg jetstream.Msg, id string, seq uint64, cause error) {
+func (d *Dispatcher) deadLetter(ctx context.Context, msg jetstream.Msg, id string, seq uint64,
+	cause error) {
 	log := d.log.With().Str("task", id).Logger()
 	payload := msg.Data()
 	if len(payload) > maxDeadPayload {

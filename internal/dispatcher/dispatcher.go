@@ -214,7 +214,8 @@ func (d *Dispatcher) shutdown() error {
 	d.rec.Stop()
 	_ = d.nc.FlushTimeout(2 * time.Second) // deliver the naks before closing
 	d.closeConn()
-	d.log.Info().Str("event", "dispatcher_stopped").Dur("elapsed", time.Since(began)).Err(err).Msg("dispatcher stopped")
+	d.log.Info().Str("event", "dispatcher_stopped").Dur("elapsed",
+		time.Since(began)).Err(err).Msg("dispatcher stopped")
 	return err
 }
 

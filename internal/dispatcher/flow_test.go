@@ -279,7 +279,8 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	rt := newFakeRuntime(t, e.url, always(agentOK))
 	e.start(e.config(rt))
 
-	if err := e.js.DeleteConsumer(ctxFor(t, 5*time.Second), messages.TasksStream, messages.TasksConsumer); err != nil {
+	if err := e.js.DeleteConsumer(ctxFor(t, 5*time.Second), messages.TasksStream,
+		messages.TasksConsumer); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()
@@ -376,7 +377,8 @@ func TestCancelStopsTheRunningAttempt(t *testing.T) {
 
 	e.submit(taskJSON("cancel-2", 2, ""), "cancel-2")
 	e.waitState("cancel-2", messages.StateRunning, 10*time.Second)
-	if _, err := e.store.Transition(context.Background(), "cancel-2", messages.StateCancelled, nil); err != nil {
+	if _, err := e.store.Transition(context.Background(), "cancel-2", messages.StateCancelled,
+		nil); err != nil {
 		t.Fatal(err)
 	}
 	e.waitSettled(5 * time.Second)
@@ -392,7 +394,8 @@ func TestCancelledTaskIsSkipped(t *testing.T) {
 	e.start(e.config(rt))
 
 	// A task cancelled before a dispatcher reaches it is skipped.
-	_, err := e.store.Create(ctxFor(t, 5*time.Second), messages.TaskStatus{ID: "cancel-1", State: messages.StateCancelled})
+	_, err := e.store.Create(ctxFor(t, 5*time.Second), messages.TaskStatus{ID: "cancel-1",
+		State: messages.StateCancelled})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,8 @@ func (d *Dispatcher) serveHTTP() error {
 			d.log.Error().Err(err).Msg("http server stopped")
 		}
 	}()
-	d.log.Info().Str("event", "http_listening").Str("addr", l.Addr().String()).Msg("serving metrics and health")
+	d.log.Info().Str("event", "http_listening").Str("addr",
+		l.Addr().String()).Msg("serving metrics and health")
 	return nil
 }
 

@@ -38,7 +38,8 @@ func TestSandboxStartFailureRetriesTheTask(t *testing.T) {
 	if st.Attempt != 2 {
 		t.Errorf("succeeded on attempt %d, want 2", st.Attempt)
 	}
-	wantAll(t, "http://"+d.HTTPAddr()+"/metrics", `sf_dispatcher_sandboxes_total{runtime="unknown",state="start_failed"} 1`)
+	wantAll(t, "http://"+d.HTTPAddr()+"/metrics",
+		`sf_dispatcher_sandboxes_total{runtime="unknown",state="start_failed"} 1`)
 }
 
 // profileRuntime knows only the default profile, like the process runtime.
@@ -62,7 +63,8 @@ func TestUnknownProfileFailsWithoutRetry(t *testing.T) {
 	body := []byte(`{"id":"prof-1","app":{"command":["true"],"profile":"chromium"},"steps":[{"action":"key","keys":"a"}]}`)
 	e.submit(body, "prof-1")
 	st := e.waitState("prof-1", messages.StateFailed, 10*time.Second)
-	if st.Code != messages.CodeInvalidTask || !strings.Contains(st.Error, `unknown sandbox profile "chromium"`) {
+	if st.Code != messages.CodeInvalidTask || !strings.Contains(st.Error,
+		`unknown sandbox profile "chromium"`) {
 		t.Fatalf("failed with code %d: %s", st.Code, st.Error)
 	}
 	if st.Attempt != 1 || rt.starts() != 0 {

@@ -157,7 +157,8 @@ func (d *Dispatcher) runTask(ctx context.Context, r *taskRun, meta *jetstream.Ms
 // admit writes the queued state of a new task and returns attempt 1. For a
 // task the bucket already knows, it skips a finished one (a resubmission)
 // and resumes an unfinished one (a redelivery) with its next attempt.
-func (d *Dispatcher) admit(ctx context.Context, r *taskRun, meta *jetstream.MsgMetadata) (int, settlement, bool) {
+func (d *Dispatcher) admit(ctx context.Context, r *taskRun, meta *jetstream.MsgMetadata) (int,
+	settlement, bool) {
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
 	st := messages.TaskStatus{ID: r.task.ID, State: messages.StateQueued, Attempt: 1,
@@ -184,7 +185,8 @@ func (d *Dispatcher) admit(ctx context.Context, r *taskRun, meta *jetstream.MsgM
 
 // resume continues a task whose earlier delivery ended without a final
 // state. An attempt that had started counts as used.
-func (d *Dispatcher) resume(ctx context.Context, r *taskRun, cur messages.TaskStatus) (int, settlement, bool) {
+func (d *Dispatcher) resume(ctx context.Context, r *taskRun, cur messages.TaskStatus) (int,
+	settlement, bool) {
 	attempt := max(cur.Attempt, 1)
 	if cur.State == messages.StateQueued {
 		d.logState(r, messages.StateQueued, attempt).Bool("redelivered", true).Msg("task queued")
@@ -206,7 +208,8 @@ func (d *Dispatcher) resume(ctx context.Context, r *taskRun, cur messages.TaskSt
 // for a sandbox reason. It is an Update, not a Transition: a sandbox that
 // failed to start leaves the task queued already, and only the attempt
 // moves.
-func (d *Dispatcher) requeue(ctx context.Context, r *taskRun, attempt int, reason error) (settlement, bool) {
+func (d *Dispatcher) requeue(ctx context.Context, r *taskRun, attempt int, reason error) (settlement,
+	bool) {
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
 	_, err := d.store.Update(kctx, r.task.ID, func(st *messages.TaskStatus) error {
@@ -221,7 +224,8 @@ func (d *Dispatcher) requeue(ctx context.Context, r *taskRun, attempt int, reaso
 	if err != nil {
 		return d.writeFailed(ctx, r, err), false
 	}
-	d.logState(r, messages.StateQueued, attempt+1).Str("reason", reason.Error()).Msg("task queued for another attempt")
+	d.logState(r, messages.StateQueued, attempt+1).Str("reason",
+		reason.Error()).Msg("task queued for another attempt")
 	return settleAck, true
 }
 

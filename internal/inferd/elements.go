@@ -80,7 +80,8 @@ func (m elementsYOLO) Tensors() (inputs, outputs []TensorInfo) {
 			Shape: []int64{-1, int64(4 + len(elements.Classes)), yoloAnchors}}}
 }
 
-func (m elementsYOLO) InferTensors(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func (m elementsYOLO) InferTensors(ctx context.Context,
+	req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	data, shape, err := kserve.FP32Input(req, yoloInput)
 	if err != nil {
 		return nil, err

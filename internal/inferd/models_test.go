@@ -67,7 +67,8 @@ func TestElementsYOLOMetadata(t *testing.T) {
 
 // The delay model takes base + per_item * sqrt(batch) per batch.
 func TestDelayModel(t *testing.T) {
-	_, c := start(t, inferd.Config{Delay: inferd.DelayConfig{Base: 20 * time.Millisecond, PerItem: 30 * time.Millisecond}})
+	_, c := start(t, inferd.Config{Delay: inferd.DelayConfig{Base: 20 * time.Millisecond,
+		PerItem: 30 * time.Millisecond}})
 	img := pngOf(t, 8, 8)
 	began := time.Now()
 	boxes, err := c.InferBoxes(t.Context(), inferd.DelayModelName, repeat(img, 4))

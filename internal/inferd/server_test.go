@@ -371,7 +371,8 @@ func TestRunStopsOnCancel(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	cfg := inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "256.0.0.1:1", OCRWorkers: 1}
-	if err := inferd.Run(t.Context(), cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "listen http") {
+	if err := inferd.Run(t.Context(), cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(),
+		"listen http") {
 		t.Fatalf("bad address: error %v, want a listen error", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())

@@ -40,7 +40,8 @@ func newService(models []served, version string, m *metrics, log zerolog.Logger)
 			return nil, fmt.Errorf("model %q registered twice", model.Name())
 		}
 		if model.Metadata().MaxBatch < 1 {
-			return nil, fmt.Errorf("model %q: max batch %d, want at least 1", model.Name(), model.Metadata().MaxBatch)
+			return nil, fmt.Errorf("model %q: max batch %d, want at least 1", model.Name(),
+				model.Metadata().MaxBatch)
 		}
 		s.models[model.Name()] = model
 	}
@@ -69,7 +70,8 @@ func (s *service) ModelReady(_ context.Context, req *pb.ModelReadyRequest) (*pb.
 // extensions inferd really implements are listed: perf_analyzer calls
 // ModelStatistics only when "statistics" is, and "binary_tensor_data" is an
 // HTTP/REST extension while inferd serves no inference over HTTP.
-func (s *service) ServerMetadata(context.Context, *pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {
+func (s *service) ServerMetadata(context.Context,
+	*pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {
 	return &pb.ServerMetadataResponse{
 		Name:       serverName,
 		Version:    s.version,
@@ -79,7 +81,8 @@ func (s *service) ServerMetadata(context.Context, *pb.ServerMetadataRequest) (*p
 
 // ModelMetadata describes a model's tensors. With batching, a shape starts
 // with the batch dimension -1.
-func (s *service) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
+func (s *service) ModelMetadata(_ context.Context,
+	req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
 	m, err := s.model(req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, err
@@ -103,7 +106,8 @@ func (s *service) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequest)
 
 // ModelConfig returns the subset of Triton's model configuration that
 // clients read. dims leave out the batch dimension, so they are empty.
-func (s *service) ModelConfig(_ context.Context, req *pb.ModelConfigRequest) (*pb.ModelConfigResponse, error) {
+func (s *service) ModelConfig(_ context.Context,
+	req *pb.ModelConfigRequest) (*pb.ModelConfigResponse, error) {
 	m, err := s.model(req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, err
@@ -123,7 +127,8 @@ func (s *service) ModelConfig(_ context.Context, req *pb.ModelConfigRequest) (*p
 }
 
 // ModelInfer runs a boxes model on a batch of images.
-func (s *service) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func (s *service) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse,
+	error) {
 	start := time.Now()
 	resp, err := s.infer(ctx, req)
 	s.metrics.observe(s.metricModel(req.GetModelName()), status.Code(err), time.Since(start))

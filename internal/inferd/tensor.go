@@ -23,7 +23,8 @@ func tensorMetadata(m TensorModel) *pb.ModelMetadataResponse {
 	meta := func(ts []TensorInfo) []*pb.ModelMetadataResponse_TensorMetadata {
 		var md []*pb.ModelMetadataResponse_TensorMetadata
 		for _, t := range ts {
-			md = append(md, &pb.ModelMetadataResponse_TensorMetadata{Name: t.Name, Datatype: t.Datatype, Shape: t.Shape})
+			md = append(md, &pb.ModelMetadataResponse_TensorMetadata{Name: t.Name, Datatype: t.Datatype,
+				Shape: t.Shape})
 		}
 		return md
 	}
@@ -39,10 +40,12 @@ func tensorConfig(m TensorModel) *pb.ModelConfig {
 	cfg := &pb.ModelConfig{Name: m.Name(), Platform: info.Platform, Backend: info.Backend,
 		MaxBatchSize: int32(info.MaxBatch)}
 	for _, t := range in {
-		cfg.Input = append(cfg.Input, &pb.ModelInput{Name: t.Name, DataType: dataTypes[t.Datatype], Dims: t.Shape[1:]})
+		cfg.Input = append(cfg.Input, &pb.ModelInput{Name: t.Name, DataType: dataTypes[t.Datatype],
+			Dims: t.Shape[1:]})
 	}
 	for _, t := range out {
-		cfg.Output = append(cfg.Output, &pb.ModelOutput{Name: t.Name, DataType: dataTypes[t.Datatype], Dims: t.Shape[1:]})
+		cfg.Output = append(cfg.Output, &pb.ModelOutput{Name: t.Name, DataType: dataTypes[t.Datatype],
+			Dims: t.Shape[1:]})
 	}
 	if len(info.Labels) > 0 {
 		cfg.Parameters = map[string]*pb.ModelParameter{"labels": {StringValue: strings.Join(info.Labels, ",")}}
@@ -51,7 +54,8 @@ func tensorConfig(m TensorModel) *pb.ModelConfig {
 }
 
 // inferTensors runs a tensor model, mapping its errors to statuses.
-func inferTensors(ctx context.Context, m TensorModel, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func inferTensors(ctx context.Context, m TensorModel,
+	req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	resp, err := m.InferTensors(ctx, req)
 	switch {
 	case err == nil:

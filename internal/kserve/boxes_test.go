@@ -66,7 +66,10 @@ func TestDecodeBoxesRequestErrors(t *testing.T) {
 		{"raw and typed", func(r *pb.ModelInferRequest) {
 			r.Inputs[0].Contents = &pb.InferTensorContents{BytesContents: one}
 		}, `input "IMAGE": contents must not be set when raw_input_contents is used`},
-		{"two raw entries", func(r *pb.ModelInferRequest) { r.RawInputContents = append(r.RawInputContents, nil) },
+		{"two raw entries", func(r *pb.ModelInferRequest) {
+			r.RawInputContents = append(r.RawInputContents,
+				nil)
+		},
 			`raw_input_contents has 2 entries for 1 input`},
 		{"raw without prefix", func(r *pb.ModelInferRequest) { r.RawInputContents[0] = []byte("img") },
 			`input "IMAGE": malformed BYTES tensor: element 0: 3 bytes left, too few for a length prefix`},

@@ -32,7 +32,8 @@ func (s *stubServer) ModelReady(context.Context, *pb.ModelReadyRequest) (*pb.Mod
 	return &pb.ModelReadyResponse{Ready: s.modelReady}, nil
 }
 
-func (s *stubServer) ModelInfer(_ context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func (s *stubServer) ModelInfer(_ context.Context,
+	req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	images, err := kserve.DecodeBoxesRequest(req, 8)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

@@ -90,7 +90,8 @@ func (p *pki) issue(t *testing.T, name string, usage x509.ExtKeyUsage) (certPath
 func startTLSServer(t *testing.T, p *pki, verify bool) *server.Server {
 	t.Helper()
 	cert, key := p.issue(t, "server", x509.ExtKeyUsageServerAuth)
-	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cert, KeyFile: key, CaFile: p.caPath, Verify: verify})
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cert, KeyFile: key, CaFile: p.caPath,
+		Verify: verify})
 	if err != nil {
 		t.Fatal(err)
 	}

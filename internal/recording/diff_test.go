@@ -15,7 +15,8 @@ func TestDiffBoxes(t *testing.T) {
 		rec, rep                         []messages.Box
 		same, added, removed, moved, txt int
 	}{
-		{"identical", []messages.Box{word(0, "a"), word(100, "b")}, []messages.Box{word(100, "b"), word(0, "a")}, 2, 0, 0, 0, 0},
+		{"identical", []messages.Box{word(0, "a"), word(100, "b")}, []messages.Box{word(100, "b"), word(0,
+			"a")}, 2, 0, 0, 0, 0},
 		{"nothing either side", nil, []messages.Box{}, 0, 0, 0, 0, 0},
 		{"slightly moved", []messages.Box{word(0, "a")}, []messages.Box{word(6, "a")}, 0, 0, 0, 1, 0},
 		{"moved far, same text", []messages.Box{word(0, "a")}, []messages.Box{word(50, "a")}, 0, 0, 0, 1, 0},

@@ -46,7 +46,8 @@ func (s Selection) String() string {
 	if s.Task != "" {
 		return "task " + s.Task
 	}
-	return fmt.Sprintf("sandbox %s from %s to %s", s.Sandbox, s.From.Format(time.RFC3339), s.To.Format(time.RFC3339))
+	return fmt.Sprintf("sandbox %s from %s to %s", s.Sandbox, s.From.Format(time.RFC3339),
+		s.To.Format(time.RFC3339))
 }
 
 // Frame is one recorded frame with what was recorded about it.
@@ -103,7 +104,8 @@ type frameKey struct {
 // wrapping ErrNothingRecorded when nothing matches, and ErrFramesDropped
 // when records exist but their frames are gone; a partly dropped range
 // loads, with Missing listing what is gone.
-func Load(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, sel Selection) (*Recording, error) {
+func Load(ctx context.Context, js jetstream.JetStream, subj messages.Subjects,
+	sel Selection) (*Recording, error) {
 	if sel.Task == "" && sel.Sandbox == "" {
 		return nil, errors.New("recording: select a task, or a sandbox and a time range")
 	}

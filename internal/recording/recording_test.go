@@ -53,7 +53,8 @@ func TestReplayThroughSameModelReportsNoChange(t *testing.T) {
 		}
 	}
 	if res.FramesChanged() != 0 || res.TargetsChanged() != 0 || countTargets(res) != 1 {
-		t.Fatalf("changed frames %d, targets %d of %d", res.FramesChanged(), res.TargetsChanged(), countTargets(res))
+		t.Fatalf("changed frames %d, targets %d of %d", res.FramesChanged(), res.TargetsChanged(),
+			countTargets(res))
 	}
 	var out bytes.Buffer
 	if err := WriteSummary(&out, res); err != nil {
@@ -66,7 +67,8 @@ func TestReplayThroughSameModelReportsNoChange(t *testing.T) {
 
 	byRange := s.replay(Selection{Sandbox: "sb1", From: before, To: time.Now()}, "")
 	if len(byRange.Frames) != 5 || byRange.FramesChanged() != 0 {
-		t.Fatalf("sandbox range replayed %d frames (want 5), %d changed", len(byRange.Frames), byRange.FramesChanged())
+		t.Fatalf("sandbox range replayed %d frames (want 5), %d changed", len(byRange.Frames),
+			byRange.FramesChanged())
 	}
 }
 
@@ -136,7 +138,8 @@ func checkReport(t *testing.T, path string, frames int) {
 		t.Fatalf("report has %v and %d images", count, len(images))
 	}
 	data, ok := strings.CutPrefix(images[0], "data:image/png;base64,")
-	if raw, err := base64.StdEncoding.DecodeString(data); !ok || err != nil || !bytes.HasPrefix(raw, []byte("\x89PNG")) {
+	if raw, err := base64.StdEncoding.DecodeString(data); !ok || err != nil || !bytes.HasPrefix(raw,
+		[]byte("\x89PNG")) {
 		t.Fatalf("frame image is not an embedded PNG: %.60s", images[0])
 	}
 }

@@ -137,7 +137,8 @@ func (p *Replayer) Replay(ctx context.Context, rec *Recording, cfg ReplayConfig)
 
 // frame replays one frame and compares it. Only the caller's context
 // ending is an error; a frame that gets no answer is a result.
-func (p *Replayer) frame(ctx context.Context, f *Frame, cfg ReplayConfig, token string) (*FrameResult, error) {
+func (p *Replayer) frame(ctx context.Context, f *Frame, cfg ReplayConfig,
+	token string) (*FrameResult, error) {
 	fr := &FrameResult{Recorded: f, Model: cfg.Model}
 	if fr.Model == "" {
 		fr.Model = f.Model

@@ -290,7 +290,8 @@ func (c DockerConfig) imageFor(spec Spec) (string, error) {
 
 // containerConfig builds the container: the sandbox's identity and limits,
 // hardening, and the VNC port.
-func (d *Docker) containerConfig(spec Spec, sb *dockerSandbox) (*container.Config, *container.HostConfig, error) {
+func (d *Docker) containerConfig(spec Spec, sb *dockerSandbox) (*container.Config,
+	*container.HostConfig, error) {
 	image, err := d.cfg.imageFor(spec)
 	if err != nil {
 		return nil, nil, err

@@ -19,7 +19,8 @@ type engine interface {
 	Ping(ctx context.Context) (types.Ping, error)
 	NegotiateAPIVersionPing(ping types.Ping)
 	ClientVersion() string
-	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImageInspect(ctx context.Context, image string,
+		opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	NetworkInspect(ctx context.Context, network string, opts network.InspectOptions) (network.Inspect, error)
 	NetworkCreate(ctx context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error)
 	ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig,

@@ -93,7 +93,8 @@ func (s *dockerSandbox) stop(ctx context.Context) error {
 	} else {
 		err = nil
 	}
-	rmErr := s.rt.api.ContainerRemove(ctx, s.container, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	rmErr := s.rt.api.ContainerRemove(ctx, s.container, container.RemoveOptions{Force: true,
+		RemoveVolumes: true})
 	if rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
 		err = errors.Join(err, fmt.Errorf("remove container: %w", rmErr))
 	}

@@ -61,7 +61,8 @@ func startSandbox(t *testing.T, rt *Process, id string) *processSandbox {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sb, err := rt.Start(ctx, Spec{ID: id, Width: 320, Height: 200, NATSURL: "nats://127.0.0.1:1", SubjectPrefix: "sf"})
+	sb, err := rt.Start(ctx, Spec{ID: id, Width: 320, Height: 200, NATSURL: "nats://127.0.0.1:1",
+		SubjectPrefix: "sf"})
 	if errors.Is(err, xvfb.ErrNotInstalled) {
 		t.Skip(err)
 	}
@@ -234,7 +235,8 @@ func TestDescendantsFindsGrandchildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	waitFor(t, "sh to start sleep", 5*time.Second, func() bool { return len(descendants(cmd.Process.Pid)) == 1 })
+	waitFor(t, "sh to start sleep", 5*time.Second,
+		func() bool { return len(descendants(cmd.Process.Pid)) == 1 })
 	d := descendants(cmd.Process.Pid)
 	if !d[0].alive() || d[0].ppid != cmd.Process.Pid {
 		t.Fatalf("descendant %+v", d[0])

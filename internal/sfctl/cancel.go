@@ -72,7 +72,8 @@ const sandboxPoll = 500 * time.Millisecond
 
 // waitSandboxesGone waits until no dispatcher lists a sandbox for the
 // tasks, saying once which sandboxes it waits for.
-func waitSandboxesGone(ctx context.Context, g *globals, c *conn, tasks []string, limit time.Duration) error {
+func waitSandboxesGone(ctx context.Context, g *globals, c *conn, tasks []string,
+	limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	said := map[string]bool{}

@@ -170,7 +170,8 @@ func TestCompletionOffersTaskIDs(t *testing.T) {
 		return "$ sfctl __complete " + strings.Join(args, " ") + "\n" +
 			e.runRaw(append([]string{cobra.ShellCompRequestCmd, "--nats-url", e.url}, args...)...)
 	}
-	got := complete("status", "") + complete("cancel", "") + complete("cancel", "s") + complete("tasks", "--output", "")
+	got := complete("status", "") + complete("cancel", "") + complete("cancel", "s") + complete("tasks",
+		"--output", "")
 	golden(t, "completion", got)
 }
 

@@ -92,7 +92,8 @@ func readTaskDir(dir string) ([]messages.Task, error) {
 	return tasks, nil
 }
 
-func followAll(ctx context.Context, g *globals, c *conn, tasks []messages.Task) ([]messages.TaskStatus, error) {
+func followAll(ctx context.Context, g *globals, c *conn,
+	tasks []messages.Task) ([]messages.TaskStatus, error) {
 	kv, err := c.tasks(ctx)
 	if err != nil {
 		return nil, err

@@ -58,7 +58,8 @@ func (o *devOpts) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.dataDir, "data-dir", ".sfdev", "where the embedded NATS server keeps JetStream data")
 	f.IntVar(&o.natsPort, "nats-port", 4222, "port of the embedded NATS server (-1 picks a free one)")
-	f.StringVar(&o.site, "site", "examples/site", "folder of web pages to serve for the examples (empty: none)")
+	f.StringVar(&o.site, "site", "examples/site",
+		"folder of web pages to serve for the examples (empty: none)")
 	f.StringVar(&o.siteAddr, "site-addr", "127.0.0.1:8088", "address of the example web server")
 	f.IntVar(&o.maxSandboxes, "max-sandboxes", 2, "sandboxes running at once")
 	f.IntVar(&o.ocrWorkers, "ocr-workers", 0, "Tesseract engines in inferd (0: one per CPU)")
@@ -172,7 +173,8 @@ func (s *stack) startNATS(_ context.Context, g *globals, o devOpts) error {
 }
 
 func (s *stack) startInferd(ctx context.Context, g *globals, o devOpts) error {
-	srv, err := inferd.Start(ctx, inferd.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: o.metricsAddr(inferdMetricsPort),
+	srv, err := inferd.Start(ctx, inferd.Config{GRPCAddr: "127.0.0.1:0",
+		HTTPAddr:   o.metricsAddr(inferdMetricsPort),
 		OCRWorkers: o.ocrWorkers}, logging.New("inferd", g.logFormat, g.logLevel))
 	if err != nil {
 		return fmt.Errorf("inferd: %w", err)
@@ -212,8 +214,9 @@ func (s *stack) startDispatcher(ctx context.Context, g *globals, o devOpts) erro
 	if err != nil {
 		return fmt.Errorf("process runtime: %w", err)
 	}
-	d, err := dispatcher.New(dispatcher.Config{NATSURL: s.nats.ClientURL(), Conn: s.nc, SubjectPrefix: g.prefix,
-		MaxSandboxes: o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt,
+	d, err := dispatcher.New(dispatcher.Config{NATSURL: s.nats.ClientURL(), Conn: s.nc,
+		SubjectPrefix: g.prefix,
+		MaxSandboxes:  o.maxSandboxes, HTTPAddr: o.metricsAddr(dispatcherMetricsPort), Runtime: rt,
 		Recording: o.record.config()}, log)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
@@ -252,7 +255,8 @@ func (s *stack) startSite(_ context.Context, _ *globals, o devOpts) error {
 func (s *stack) describe(g *globals) {
 	w := g.out
 	fmt.Fprintf(w, "nats        %s   (JetStream; SF_NATS_URL=%s)\n", s.nats.ClientURL(), s.nats.ClientURL())
-	fmt.Fprintf(w, "inferd      grpc %s   metrics http://%s/metrics\n", s.inferd.GRPCAddr(), s.inferd.HTTPAddr())
+	fmt.Fprintf(w, "inferd      grpc %s   metrics http://%s/metrics\n", s.inferd.GRPCAddr(),
+		s.inferd.HTTPAddr())
 	fmt.Fprintf(w, "worker      model ocr, gpu cpu   metrics http://%s/metrics\n", s.worker.HTTPAddr())
 	fmt.Fprintf(w, "dispatcher  %s   metrics http://%s/metrics\n", s.disp.ID(), s.disp.HTTPAddr())
 	if s.siteURL != "" {

@@ -154,7 +154,8 @@ func sampleTasks() []messages.TaskStatus {
 		{ID: "search-3", State: messages.StateRunning, Attempt: 2, Sandbox: "sb-777aaa", Dispatcher: "host-d2",
 			StepCount: 4, SubmittedAt: at(1, 0), StartedAt: at(0, 45),
 			Code: messages.CodeSandboxFailed, Error: "attempt 1: agentd exited with status 2",
-			Steps: []messages.StepResult{step(0, messages.ActionWaitFor, 3*time.Second, true, `found "Search" at (10,10)`, "")}},
+			Steps: []messages.StepResult{step(0, messages.ActionWaitFor, 3*time.Second, true,
+				`found "Search" at (10,10)`, "")}},
 		{ID: "notes-9", State: messages.StateQueued, Attempt: 1, StepCount: 5, SubmittedAt: at(0, 5)},
 	}
 }

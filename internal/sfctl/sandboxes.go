@@ -56,7 +56,10 @@ func listSandboxes(ctx context.Context, c *conn) ([]messages.SandboxList, error)
 		}
 		lists = append(lists, l)
 	}
-	slices.SortFunc(lists, func(a, b messages.SandboxList) int { return strings.Compare(a.Dispatcher, b.Dispatcher) })
+	slices.SortFunc(lists, func(a, b messages.SandboxList) int {
+		return strings.Compare(a.Dispatcher,
+			b.Dispatcher)
+	})
 	return lists, nil
 }
 
@@ -69,7 +72,8 @@ func printSandboxes(w io.Writer, now time.Time, lists []messages.SandboxList) {
 	if held > 0 {
 		sandboxTable(w, now, lists)
 	}
-	fmt.Fprintf(w, "%d of %d sandbox slots in use on %d dispatcher%s\n", held, capacity, len(lists), plural(len(lists)))
+	fmt.Fprintf(w, "%d of %d sandbox slots in use on %d dispatcher%s\n", held, capacity, len(lists),
+		plural(len(lists)))
 }
 
 // sandboxTable writes one row per sandbox.

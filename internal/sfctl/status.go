@@ -39,7 +39,8 @@ did not succeed.`,
 		},
 	}
 	outputFlag(cmd, &output)
-	cmd.Flags().BoolVarP(&followIt, "follow", "f", false, "keep printing until the task ends; exit 1 if it failed")
+	cmd.Flags().BoolVarP(&followIt, "follow", "f", false,
+		"keep printing until the task ends; exit 1 if it failed")
 	return cmd
 }
 
@@ -82,7 +83,8 @@ func runStatus(ctx context.Context, g *globals, id, output string, followIt bool
 const quietWarning = 10 * time.Second
 
 // follow watches a task's state until it is final, printing each new step.
-func follow(ctx context.Context, c *conn, kv jetstream.KeyValue, id string, p *printer) (messages.TaskStatus, error) {
+func follow(ctx context.Context, c *conn, kv jetstream.KeyValue, id string,
+	p *printer) (messages.TaskStatus, error) {
 	w, err := kv.Watch(ctx, id)
 	if err != nil {
 		return messages.TaskStatus{}, fmt.Errorf("watch task %s: %w", id, err)

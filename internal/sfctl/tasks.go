@@ -40,7 +40,8 @@ running), when it was submitted, and why it failed.`,
 	cmd.Flags().IntVarP(&o.limit, "limit", "n", 20, "show at most this many tasks (0: all)")
 	cmd.Flags().StringVar(&o.state, "state", "",
 		"only tasks in this state (queued, assigned, running, succeeded, failed, cancelled)")
-	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(stateNames(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(stateNames(),
+		cobra.ShellCompDirectiveNoFileComp))
 	outputFlag(cmd, &o.output)
 	return cmd
 }

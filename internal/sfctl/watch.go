@@ -77,7 +77,8 @@ func runWatch(ctx context.Context, g *globals, o watchOpts) error {
 
 // watchLoop applies task updates as they come and polls the rest every
 // interval, handing each view to the screen. Ctrl-C is the normal end.
-func watchLoop(ctx context.Context, g *globals, c *conn, w jetstream.KeyWatcher, o watchOpts, s screen) error {
+func watchLoop(ctx context.Context, g *globals, c *conn, w jetstream.KeyWatcher, o watchOpts,
+	s screen) error {
 	tasks := map[string]messages.TaskStatus{}
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
@@ -132,7 +133,8 @@ func applyUpdate(tasks map[string]messages.TaskStatus, e jetstream.KeyValueEntry
 }
 
 // pollFleet asks the dispatchers and workers for their state.
-func pollFleet(ctx context.Context, g *globals, c *conn, tasks map[string]messages.TaskStatus, limit int) fleetView {
+func pollFleet(ctx context.Context, g *globals, c *conn, tasks map[string]messages.TaskStatus,
+	limit int) fleetView {
 	v := fleetView{at: g.now()}
 	v.tasks, v.totalTasks, v.activeTasks = pickTasks(tasks, limit)
 	v.sandboxes, v.sandboxErr = listSandboxes(ctx, c)
@@ -142,7 +144,8 @@ func pollFleet(ctx context.Context, g *globals, c *conn, tasks map[string]messag
 
 // pickTasks returns every task that has not ended, then the limit latest
 // ended ones, each group newest first.
-func pickTasks(tasks map[string]messages.TaskStatus, limit int) (shown []messages.TaskStatus, total, active int) {
+func pickTasks(tasks map[string]messages.TaskStatus, limit int) (shown []messages.TaskStatus, total,
+	active int) {
 	var ended []messages.TaskStatus
 	for _, st := range tasks {
 		if st.State.Final() {

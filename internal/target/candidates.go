@@ -172,7 +172,10 @@ func rankReadingOrder(cs []candidate) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(cs[a].box.CenterY(), cs[b].box.CenterY()) })
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return cmp.Compare(cs[a].box.CenterY(),
+			cs[b].box.CenterY())
+	})
 
 	rank := 0
 	for start := 0; start < len(idx); {

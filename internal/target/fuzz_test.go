@@ -10,8 +10,10 @@ import (
 // FuzzSelect feeds arbitrary boxes and targets to Select, Matches, Seen and
 // Point: none may panic, and a chosen box must be one Matches returned.
 func FuzzSelect(f *testing.F) {
-	f.Add([]byte{10, 10, 40, 18, 0, 1, 0, 60, 10, 20, 18, 0, 1, 1}, "Sign in Cancel", "sign in", "", uint8(0), uint8(0), "")
-	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 200, 200, 255, 255, 2, 3, 2}, "a b", "a", "b", uint8(5), uint8(1), "button")
+	f.Add([]byte{10, 10, 40, 18, 0, 1, 0, 60, 10, 20, 18, 0, 1, 1}, "Sign in Cancel", "sign in", "",
+		uint8(0), uint8(0), "")
+	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 200, 200, 255, 255, 2, 3, 2}, "a b", "a", "b", uint8(5), uint8(1),
+		"button")
 	f.Add([]byte{128, 128, 128, 128, 0, 0, 0}, "(((", "(", "(", uint8(2), uint8(0), "text")
 	f.Fuzz(func(t *testing.T, layout []byte, texts, text, anchor string, mode, index uint8, class string) {
 		boxes := fuzzBoxes(layout, strings.Fields(texts))

@@ -44,7 +44,8 @@ func Select(boxes []messages.Box, t *messages.Target) (messages.Box, error) {
 // returns a *NotFoundError when there is none.
 func Matches(boxes []messages.Box, t *messages.Target) ([]messages.Box, error) {
 	if t == nil || t.Index < 0 {
-		return nil, fmt.Errorf("%w: target %s: no target or a negative index", messages.ErrInvalidTask, t.String())
+		return nil, fmt.Errorf("%w: target %s: no target or a negative index", messages.ErrInvalidTask,
+			t.String())
 	}
 	all := candidates(boxes)
 	found, err := filter(all, t)

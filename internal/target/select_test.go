@@ -185,7 +185,8 @@ func TestMatches(t *testing.T) {
 
 func TestInvalidTarget(t *testing.T) {
 	boxes := fixture(t, "signin")
-	for _, tgt := range []*messages.Target{nil, {Text: "(", Match: messages.MatchRegex}, {Text: "x", Match: "fuzzy"},
+	for _, tgt := range []*messages.Target{nil, {Text: "(", Match: messages.MatchRegex}, {Text: "x",
+		Match: "fuzzy"},
 		{Text: "Sign in", Index: -1}} {
 		if _, err := Select(boxes, tgt); !errors.Is(err, messages.ErrInvalidTask) {
 			t.Errorf("Select(%s) error = %v, want ErrInvalidTask", tgt.String(), err)

@@ -139,7 +139,8 @@ func (s *Store) Update(ctx context.Context, id string,
 			return messages.TaskStatus{}, fmt.Errorf("update task %s: %w", id, err)
 		}
 	}
-	return messages.TaskStatus{}, fmt.Errorf("update task %s: still conflicting after %d tries", id, maxConflictRetries)
+	return messages.TaskStatus{}, fmt.Errorf("update task %s: still conflicting after %d tries", id,
+		maxConflictRetries)
 }
 
 // Transition is Update for a change of state: it sets the state to next
@@ -162,7 +163,8 @@ func (s *Store) Transition(ctx context.Context, id string, next messages.State,
 	})
 }
 
-func (s *Store) apply(cur messages.TaskStatus, fn func(*messages.TaskStatus) error) (messages.TaskStatus, error) {
+func (s *Store) apply(cur messages.TaskStatus,
+	fn func(*messages.TaskStatus) error) (messages.TaskStatus, error) {
 	next := cur
 	next.Steps = append([]messages.StepResult(nil), cur.Steps...)
 	next.Seen = append([]string(nil), cur.Seen...)
@@ -195,7 +197,8 @@ func CheckMove(cur, next messages.TaskStatus) error {
 	}
 	retry := next.State == messages.StateQueued
 	if !cur.State.CanMoveTo(next.State, retry) {
-		return fmt.Errorf("%w: task %s cannot move from %s to %s", ErrStaleTransition, cur.ID, cur.State, next.State)
+		return fmt.Errorf("%w: task %s cannot move from %s to %s", ErrStaleTransition, cur.ID, cur.State,
+			next.State)
 	}
 	if retry && next.Attempt <= cur.Attempt {
 		return fmt.Errorf("%w: task %s retry must raise attempt %d, got %d",

@@ -154,10 +154,12 @@ func TestMovesFollowTheStateMachine(t *testing.T) {
 	mustCreate(t, s, queued("t2"))
 	mustMove(t, s, "t2", messages.StateRunning)
 
-	if _, err := s.Transition(ctx, "t2", messages.StateAssigned, nil); !errors.Is(err, taskstore.ErrStaleTransition) {
+	if _, err := s.Transition(ctx, "t2", messages.StateAssigned, nil); !errors.Is(err,
+		taskstore.ErrStaleTransition) {
 		t.Errorf("running → assigned: err = %v, want ErrStaleTransition", err)
 	}
-	if _, err := s.Transition(ctx, "t2", messages.StateQueued, nil); !errors.Is(err, taskstore.ErrStaleTransition) {
+	if _, err := s.Transition(ctx, "t2", messages.StateQueued, nil); !errors.Is(err,
+		taskstore.ErrStaleTransition) {
 		t.Errorf("retry without a new attempt: err = %v, want ErrStaleTransition", err)
 	}
 	st, err := s.Transition(ctx, "t2", messages.StateQueued, func(st *messages.TaskStatus) error {
@@ -185,7 +187,8 @@ func TestUpdateReturnsCallbackError(t *testing.T) {
 	if !errors.Is(err, errNo) {
 		t.Fatalf("err = %v, want the callback's", err)
 	}
-	if _, err := s.Update(testContext(t), "nope", func(*messages.TaskStatus) error { return nil }); !errors.Is(err, taskstore.ErrNotFound) {
+	if _, err := s.Update(testContext(t), "nope",
+		func(*messages.TaskStatus) error { return nil }); !errors.Is(err, taskstore.ErrNotFound) {
 		t.Fatalf("missing task: err = %v, want ErrNotFound", err)
 	}
 }
@@ -237,7 +240,8 @@ func TestIsConflict(t *testing.T) {
 		{"key exists", jetstream.ErrKeyExists, true},
 		{"revision mismatch", fmt.Errorf("update: %w", jetstream.ErrKeyRevisionMismatch), true},
 		{"raw 10071", &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamWrongLastSequence, Code: 400}, true},
-		{"raw 10164 wrapped", fmt.Errorf("x: %w", &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamWrongLastSequenceConstant, Code: 400}), true},
+		{"raw 10164 wrapped", fmt.Errorf("x: %w",
+			&jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamWrongLastSequenceConstant, Code: 400}), true},
 		{"other api error", &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamNotFound, Code: 404}, false},
 		{"timeout", context.DeadlineExceeded, false},
 	}

@@ -43,7 +43,8 @@ func TestServe(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	base := "http://" + s.Addr()
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "sf_test_things_total 3") {
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body,
+		"sf_test_things_total 3") {
 		t.Fatalf("metrics: %d %s", code, body)
 	}
 	if code, _ := get(t, base+"/healthz"); code != 200 {

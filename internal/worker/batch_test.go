@@ -55,7 +55,8 @@ func TestBatchingKeepsRepliesWithRequesters(t *testing.T) {
 func requestEcho(nc *nats.Conn, r, i int) error {
 	want := fmt.Sprintf("requester %d frame %d", r, i)
 	seq := uint64(r*1000 + i)
-	frame, err := messages.Encode(messages.Frame{V: messages.Version, Sandbox: fmt.Sprintf("sb%d", r), Seq: seq,
+	frame, err := messages.Encode(messages.Frame{V: messages.Version, Sandbox: fmt.Sprintf("sb%d", r),
+		Seq:   seq,
 		Codec: messages.CodecPNG, Width: 64, Height: 32, Data: []byte(want)})
 	if err != nil {
 		return err
@@ -105,7 +106,8 @@ func TestInvalidBatchIsSplit(t *testing.T) {
 	// Each split halves the cap (8, 4, 2, 1): after at most three, batches
 	// fit and nothing more is rejected.
 	echoConcurrently(t, nc, 12)
-	if got := metricValue(t, reg, "sf_worker_batch_splits_total", nil); got > 3 || w.Status("ocr").MaxBatch != 1 {
+	if got := metricValue(t, reg, "sf_worker_batch_splits_total",
+		nil); got > 3 || w.Status("ocr").MaxBatch != 1 {
 		t.Fatalf("%v splits in all: the worker did not learn the backend's real batch size", got)
 	}
 }

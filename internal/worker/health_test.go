@@ -53,7 +53,8 @@ func TestBackendStoppedStopsAndResumes(t *testing.T) {
 	nc := connect(t, url)
 	srv := startDelayInferd(t, "", time.Second)
 	addr := srv.GRPCAddr()
-	w, logs := startWorker(t, worker.Config{NATSURL: url, Models: []string{inferd.DelayModelName}}, dial(t, addr))
+	w, logs := startWorker(t, worker.Config{NATSURL: url, Models: []string{inferd.DelayModelName}},
+		dial(t, addr))
 	waitReady(t, w)
 	subj := subjects.Infer(inferd.DelayModelName, "sb1")
 
@@ -169,7 +170,8 @@ func TestNamedWorkerReachedDirectly(t *testing.T) {
 			t.Fatalf("frame %d: reply %+v, want ok from w2", i, d)
 		}
 	}
-	if _, err := infer(nc, subjects.InferDirect("w9", "ocr", "sb1"), testFrame(t, 99), time.Second); !errors.Is(err, nats.ErrNoResponders) {
+	if _, err := infer(nc, subjects.InferDirect("w9", "ocr", "sb1"), testFrame(t, 99),
+		time.Second); !errors.Is(err, nats.ErrNoResponders) {
 		t.Fatalf("unknown worker: err = %v, want no responders", err)
 	}
 }

@@ -25,7 +25,8 @@ type countingBackend struct {
 	sizes []image.Point
 }
 
-func (b *countingBackend) InferBoxes(ctx context.Context, model string, images [][]byte) ([][]messages.Box, error) {
+func (b *countingBackend) InferBoxes(ctx context.Context, model string,
+	images [][]byte) ([][]messages.Box, error) {
 	b.mu.Lock()
 	for _, img := range images {
 		b.sizes = append(b.sizes, decode(img).Rect.Size())

@@ -184,7 +184,8 @@ func TestOverloadRefusedAtOnce(t *testing.T) {
 	waitFor(t, 5*time.Second, "one call in flight", func() bool { return b.inFlight.Load() == 1 })
 	held2 := requestAsync(t, nc, 1) // waits for the slot
 	refused := requestAsync(t, nc, 1)
-	if d := <-refused; !errors.Is(d.Err(), messages.ErrBackendNotReady) || !strings.Contains(d.Error, "overloaded") {
+	if d := <-refused; !errors.Is(d.Err(), messages.ErrBackendNotReady) || !strings.Contains(d.Error,
+		"overloaded") {
 		t.Fatalf("third frame's reply = %+v, want an overloaded refusal", d)
 	}
 	close(b.release)
@@ -272,7 +273,8 @@ func TestBackendErrorsMapToCodes(t *testing.T) {
 	nc := connect(t, url)
 	b := newFakeBackend(true)
 	reg := prometheus.NewRegistry()
-	w, _ := startWorker(t, worker.Config{NATSURL: url, Registry: reg, RequestTimeout: 200 * time.Millisecond}, b)
+	w, _ := startWorker(t, worker.Config{NATSURL: url, Registry: reg,
+		RequestTimeout: 200 * time.Millisecond}, b)
 	waitReady(t, w)
 
 	cases := []struct {
@@ -501,7 +503,8 @@ func TestBurstOfLargeFrames(t *testing.T) {
 		float64(count[messages.StatusOK]) != outcome("ok") {
 		t.Fatalf("answers %v; counted ok %v, overloaded %v", count, outcome("ok"), outcome("overloaded"))
 	}
-	if b.maxSeen.Load() > 2 || nc.IsClosed() || metricValue(t, reg, "sf_worker_slow_consumer_total", nil) != 0 {
+	if b.maxSeen.Load() > 2 || nc.IsClosed() || metricValue(t, reg, "sf_worker_slow_consumer_total",
+		nil) != 0 {
 		t.Fatalf("max in flight %d, closed %v, slow consumers", b.maxSeen.Load(), nc.IsClosed())
 	}
 	waitReady(t, w)

@@ -78,7 +78,8 @@ func pngSize(t *testing.T, data []byte) image.Point {
 }
 
 // inferFrame sends one PNG frame for model and returns the ok reply.
-func inferFrame(t *testing.T, nc *nats.Conn, model string, png []byte, size image.Point) messages.Detections {
+func inferFrame(t *testing.T, nc *nats.Conn, model string, png []byte,
+	size image.Point) messages.Detections {
 	t.Helper()
 	frame, err := messages.Encode(messages.Frame{V: messages.Version, Sandbox: "sb1", Seq: 1,
 		Codec: messages.CodecPNG, Width: size.X, Height: size.Y, Data: png})

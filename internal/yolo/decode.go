@@ -74,7 +74,8 @@ func LayoutOf(shape []int64, nc int) (Layout, error) {
 		shape = append([]int64{1}, shape...)
 	}
 	if len(shape) != 3 || nc < 1 {
-		return Layout{}, fmt.Errorf("%w: shape %v with %d classes, want [B, 4+%d, anchors]", ErrLayout, shape, nc, nc)
+		return Layout{}, fmt.Errorf("%w: shape %v with %d classes, want [B, 4+%d, anchors]", ErrLayout,
+			shape, nc, nc)
 	}
 	ch := int64(4 + nc)
 	l := Layout{Batch: int(shape[0])}
@@ -131,7 +132,8 @@ func candidates(img []float32, l Layout, nc int, minScore float32) []Box {
 			continue
 		}
 		cx, cy, w, h := at(0, a), at(1, a), at(2, a), at(3, a)
-		boxes = append(boxes, Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2, Score: best, Class: cls})
+		boxes = append(boxes, Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2, Score: best,
+			Class: cls})
 	}
 	return boxes
 }

@@ -101,7 +101,8 @@ func (t Transform) Fill(dst []float32, img image.Image, area bool) {
 
 // fillArea resamples src into dst's content area by averaging.
 func (t Transform) fillArea(dst []float32, src *image.RGBA) {
-	cols, rows := footprints(t.NewW, t.ScaleX, src.Bounds().Dx()), footprints(t.NewH, t.ScaleY, src.Bounds().Dy())
+	cols, rows := footprints(t.NewW, t.ScaleX, src.Bounds().Dx()), footprints(t.NewH, t.ScaleY,
+		src.Bounds().Dy())
 	plane := t.DstW * t.DstH
 	for y, row := range rows {
 		for x, col := range cols {

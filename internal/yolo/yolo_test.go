@@ -110,7 +110,8 @@ func TestLayoutMismatchRejected(t *testing.T) {
 			t.Errorf("shape %v nc %d: error %v, want ErrLayout", tc.shape, tc.nc, err)
 		}
 	}
-	if _, err := DecodeRaw(make([]float32, 10), []int64{1, 84, 8400}, 80, Options{}); !errors.Is(err, ErrLayout) {
+	if _, err := DecodeRaw(make([]float32, 10), []int64{1, 84, 8400}, 80, Options{}); !errors.Is(err,
+		ErrLayout) {
 		t.Errorf("short data: %v, want ErrLayout", err)
 	}
 	l, err := LayoutOf([]int64{2, 8400, 84}, 80)

@@ -229,7 +229,8 @@ func TestNoFocus(t *testing.T) {
 	}
 
 	// Focus None discards keys even with the pointer over a window.
-	if err := xproto.SetInputFocusChecked(r.conn, xproto.InputFocusNone, xproto.InputFocusNone, 0).Check(); err != nil {
+	if err := xproto.SetInputFocusChecked(r.conn, xproto.InputFocusNone, xproto.InputFocusNone,
+		0).Check(); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Type(ctx, "hello"); !errors.Is(err, actuate.ErrNoFocus) {

@@ -66,7 +66,8 @@ func (p *painter) animate(ctx context.Context, rect image.Rectangle) {
 			return
 		case <-tick.C:
 		}
-		xproto.ChangeGC(p.conn, gc, xproto.GcForeground, []uint32{p.pixel(color.RGBA{uint8(i * 37), 0x80, 0, 0xff})})
+		xproto.ChangeGC(p.conn, gc, xproto.GcForeground, []uint32{p.pixel(color.RGBA{uint8(i * 37), 0x80,
+			0, 0xff})})
 		xproto.PolyFillRectangle(p.conn, root, gc, []xproto.Rectangle{{
 			X: int16(rect.Min.X), Y: int16(rect.Min.Y), Width: uint16(rect.Dx()), Height: uint16(rect.Dy()),
 		}})

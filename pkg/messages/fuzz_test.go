@@ -35,7 +35,8 @@ func fuzzDecode[T any](f *testing.F, check func(*T), seeds ...T) {
 func FuzzDecodeDetections(f *testing.F) {
 	// Any code maps to an error without a panic.
 	errOf := func(d *Detections) { _ = d.Err() }
-	fuzzDecode(f, errOf, Detections{Seq: 3, Status: StatusOK, Boxes: []Box{{X: 1, Y: 2, W: 3, H: 4, Text: "Sign in"}}},
+	fuzzDecode(f, errOf, Detections{Seq: 3, Status: StatusOK, Boxes: []Box{{X: 1, Y: 2, W: 3, H: 4,
+		Text: "Sign in"}}},
 		Detections{Status: StatusError, Code: CodeBadFrame, Error: "bad frame"})
 }
 

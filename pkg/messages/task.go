@@ -228,7 +228,8 @@ func (t *Task) Validate() error {
 		return invalid("app.command: missing (the program to launch, e.g. [\"firefox-esr\", URL])")
 	}
 	if t.App.Width < 16 || t.App.Height < 16 || t.App.Width > MaxDisplaySide || t.App.Height > MaxDisplaySide {
-		return invalid("app.width/height: %dx%d is out of range (16..%d)", t.App.Width, t.App.Height, MaxDisplaySide)
+		return invalid("app.width/height: %dx%d is out of range (16..%d)", t.App.Width, t.App.Height,
+			MaxDisplaySide)
 	}
 	if t.App.Profile != "" && !idPattern.MatchString(t.App.Profile) {
 		return invalid("app.profile %q: use letters, digits, '-' or '_'", t.App.Profile)

@@ -158,7 +158,8 @@ func TestSubjects(t *testing.T) {
 func FuzzDecodeTask(f *testing.F) {
 	f.Add([]byte(goodTask))
 	f.Add([]byte(`{"app":{"command":["x"]},"steps":[{"action":"click","target":{"text":"(","match":"regex"}}]}`))
-	if b, err := msgpack.Marshal(Task{App: App{Command: []string{"x"}}, Steps: []Step{{Action: ActionKey, Keys: "a"}}}); err == nil {
+	if b, err := msgpack.Marshal(Task{App: App{Command: []string{"x"}},
+		Steps: []Step{{Action: ActionKey, Keys: "a"}}}); err == nil {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -100,7 +100,8 @@ func TestComposeCPUStackRunsATask(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { c.down(t, netName) })
-	if _, err := c.run(ctx, "--profile", "cpu", "up", "-d", "nats", "dispatcher", "inferd", "worker-cpu"); err != nil {
+	if _, err := c.run(ctx, "--profile", "cpu", "up", "-d", "nats", "dispatcher", "inferd",
+		"worker-cpu"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,7 +114,8 @@ func TestComposeCPUStackRunsATask(t *testing.T) {
 		return err == nil
 	})
 	began := time.Now()
-	if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), []byte(body), jetstream.WithMsgID(id)); err != nil {
+	if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), []byte(body),
+		jetstream.WithMsgID(id)); err != nil {
 		t.Fatal(err)
 	}
 	var st messages.TaskStatus

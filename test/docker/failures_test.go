@@ -55,7 +55,8 @@ func TestRestartedDispatcherRemovesOrphanAndFinishesTask(t *testing.T) {
 		t.Errorf("finished at attempt %d by %q, want a later attempt by d-orphan-2", st.Attempt, st.Dispatcher)
 	}
 	waitFor(t, "no containers left", time.Minute, func(ctx context.Context) bool {
-		return len(shared.containers(ctx, dispatcherID("d-orphan-1")))+len(shared.containers(ctx, dispatcherID("d-orphan-2"))) == 0
+		return len(shared.containers(ctx, dispatcherID("d-orphan-1")))+len(shared.containers(ctx,
+			dispatcherID("d-orphan-2"))) == 0
 	})
 }
 

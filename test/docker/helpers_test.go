@@ -93,7 +93,8 @@ func status(ctx context.Context, id string) (messages.TaskStatus, bool) {
 }
 
 // waitState polls the task's state until cond holds.
-func waitState(t *testing.T, id string, limit time.Duration, cond func(messages.TaskStatus) bool) messages.TaskStatus {
+func waitState(t *testing.T, id string, limit time.Duration,
+	cond func(messages.TaskStatus) bool) messages.TaskStatus {
 	t.Helper()
 	var last messages.TaskStatus
 	waitFor(t, "task "+id, limit, func(ctx context.Context) bool {

@@ -132,7 +132,8 @@ func (e *env) start() (func(), error) {
 }
 
 func (e *env) build() (func(), error) {
-	cmd := exec.Command("go", "build", "-o", e.bin+"/", "../../cmd/dispatcher", "../../cmd/worker", "../../cmd/inferd")
+	cmd := exec.Command("go", "build", "-o", e.bin+"/", "../../cmd/dispatcher", "../../cmd/worker",
+		"../../cmd/inferd")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go build: %w", err)
@@ -226,7 +227,8 @@ func (e *env) startInference() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	inferd, err := e.daemon("inferd", "--grpc-addr", grpc, "--http-addr", "127.0.0.1:0", "--log-format", "json")
+	inferd, err := e.daemon("inferd", "--grpc-addr", grpc, "--http-addr", "127.0.0.1:0", "--log-format",
+		"json")
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,8 @@ func watchAgent(t *testing.T, sandbox, id, dispatcherURL string) agentWatch {
 				w.running = scrape(t, dispatcherURL)[`sf_dispatcher_sandboxes{runtime="process",state="running"}`]
 			}
 		}
-		if out, _ := sfctl("status", id); strings.Contains(string(out), "SUCCEEDED") || strings.Contains(string(out), "FAILED") {
+		if out, _ := sfctl("status", id); strings.Contains(string(out),
+			"SUCCEEDED") || strings.Contains(string(out), "FAILED") {
 			break
 		}
 		time.Sleep(300 * time.Millisecond) // polling interval, not synchronisation
@@ -98,7 +99,8 @@ func checkSfctlDuring(t *testing.T, sandbox, id string) bool {
 func checkSfctlAfter(t *testing.T, id string) {
 	t.Helper()
 	out, err := sfctl("status", id)
-	if err != nil || !strings.Contains(string(out), "time in capture") || !strings.Contains(string(out), "publish_to_reply") {
+	if err != nil || !strings.Contains(string(out), "time in capture") || !strings.Contains(string(out),
+		"publish_to_reply") {
 		t.Errorf("sfctl status shows no stage times: %v\n%s", err, out)
 	}
 	out, err = sfctl("tasks", "--limit", "0")

@@ -77,7 +77,8 @@ func metricsURLs(t *testing.T) map[string]string {
 	}
 	for _, want := range []string{"dispatcher", "worker", "inferd"} {
 		if urls[want] == "" {
-			t.Fatalf("sfctl dev did not print the %s's metrics address:\n%s", want, strings.Join(shared.devOut, "\n"))
+			t.Fatalf("sfctl dev did not print the %s's metrics address:\n%s", want,
+				strings.Join(shared.devOut, "\n"))
 		}
 	}
 	return urls

@@ -40,7 +40,8 @@ func TestRecordedRunReplays(t *testing.T) {
 	requireSucceeded(t, waitFinal(t, id, taskLimit))
 
 	out, err := sfctl("replay", id)
-	if exitCode(err) != 0 || !strings.Contains(string(out), ": 0 changed;") || !strings.Contains(string(out), ", 0 changed\n") {
+	if exitCode(err) != 0 || !strings.Contains(string(out),
+		": 0 changed;") || !strings.Contains(string(out), ", 0 changed\n") {
 		t.Fatalf("replay through the same model: %v\n%s", err, out)
 	}
 	t.Logf("same model:\n%s", out)
@@ -159,7 +160,8 @@ func checkRendered(t *testing.T, report, keep string) {
 		t.Fatalf("firefox screenshot: %v\n%s", err, out)
 	}
 	img := readPNG(t, shot)
-	if rec, rep := countColour(img, 0x1a, 0x98, 0x50), countColour(img, 0xd0, 0x1c, 0x8b); rec < 50 || rep < 50 {
+	if rec, rep := countColour(img, 0x1a, 0x98, 0x50), countColour(img, 0xd0, 0x1c,
+		0x8b); rec < 50 || rep < 50 {
 		t.Fatalf("screenshot %dx%d shows %d recorded-box and %d replayed-box pixels", img.Bounds().Dx(),
 			img.Bounds().Dy(), rec, rep)
 	}

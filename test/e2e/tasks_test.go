@@ -72,7 +72,8 @@ func typeAndReadBack(t *testing.T, id, text string) {
 		{"action": "wait_for", "target": map[string]any{"text": "Nothing written"}, "timeout": "60s"},
 		{"action": "click", "target": map[string]any{"right_of": "Note"}},
 		{"action": "type", "text": text},
-		{"action": "assert", "target": map[string]any{"text": fmt.Sprintf("%d characters written", len([]rune(text)))},
+		{"action": "assert", "target": map[string]any{"text": fmt.Sprintf("%d characters written",
+			len([]rune(text)))},
 			"timeout": "10s"},
 	})
 	requireSucceeded(t, waitFinal(t, id, taskLimit))
@@ -135,7 +136,8 @@ func TestSfctlSubmitWaitShowsProgress(t *testing.T) {
 	dir := t.TempDir()
 	task := filepath.Join(dir, "buttons.json")
 	writeFile(t, task, exampleTask(t, "../../examples/tasks/buttons.json", "e2e-sfctl-buttons"))
-	cmd := exec.Command(filepath.Join(shared.bin, "sfctl"), "submit", task, "--wait", "--nats-url", shared.natsURL)
+	cmd := exec.Command(filepath.Join(shared.bin, "sfctl"), "submit", task, "--wait", "--nats-url",
+		shared.natsURL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sfctl submit --wait: %v\n%s", err, out)
@@ -147,8 +149,10 @@ func TestSfctlSubmitWaitShowsProgress(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "invalid.json")
 	writeFile(t, bad, []byte(`{"app":{"command":["x"]},"steps":[{"action":"jump"}]}`))
-	out, err = exec.Command(filepath.Join(shared.bin, "sfctl"), "submit", bad, "--nats-url", shared.natsURL).CombinedOutput()
-	if code := exitCode(err); code != 2 || !strings.Contains(string(out), `steps[0].action: unknown action "jump"`) {
+	out, err = exec.Command(filepath.Join(shared.bin, "sfctl"), "submit", bad, "--nats-url",
+		shared.natsURL).CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out),
+		`steps[0].action: unknown action "jump"`) {
 		t.Fatalf("invalid task: exit %d\n%s", code, out)
 	}
 }

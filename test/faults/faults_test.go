@@ -61,17 +61,20 @@ func TestTasksSurviveKills(t *testing.T) {
 	}
 	r := newRun(t)
 	conf := filepath.Join(r.root, "nats.conf")
-	if err := os.WriteFile(conf, []byte("authorization { user: sf, password: "+natsPassword+" }\n"), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte("authorization { user: sf, password: "+natsPassword+" }\n"),
+		0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.start("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(r.port), "-js", "-sd", filepath.Join(r.root, "js"),
+	r.start("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(r.port), "-js", "-sd",
+		filepath.Join(r.root, "js"),
 		"-c", conf)
 	r.waitNATS()
 	inferd := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	r.start("inferd", "--grpc-addr", inferd, "--http-addr", "", "--ocr-workers", "1")
 	r.start("worker", "--backend", inferd, "--http-addr", "")
 	r.start("dispatcher", "--id", "faults", "--http-addr", "", "--max-sandboxes", "3",
-		"--max-attempts", "3", "--work-root", filepath.Join(r.root, "work"), "--agentd", filepath.Join(r.bin, "agentd"),
+		"--max-attempts", "3", "--work-root", filepath.Join(r.root,
+			"work"), "--agentd", filepath.Join(r.bin, "agentd"),
 		"--log-format", "json")
 
 	js := r.connect()
@@ -240,7 +243,8 @@ func (r *run) submit(js jetstream.JetStream) []string {
 			"steps": []map[string]any{{"action": "sleep", "for": "1s"}, {"action": "sleep", "for": "1s"},
 				{"action": "sleep", "for": "1s"}}}
 		body, _ := json.Marshal(task)
-		if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), body, jetstream.WithMsgID(id)); err != nil {
+		if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), body,
+			jetstream.WithMsgID(id)); err != nil {
 			r.t.Fatalf("submit %s: %v", id, err)
 		}
 		ids = append(ids, id)
@@ -292,7 +296,8 @@ func (r *run) someAgent() int {
 
 // waitAllFinal waits until every task has a final state and checks its
 // history: exactly one final state, and never two successes.
-func (r *run) waitAllFinal(js jetstream.JetStream, ids []string, limit time.Duration) map[string]messages.TaskStatus {
+func (r *run) waitAllFinal(js jetstream.JetStream, ids []string,
+	limit time.Duration) map[string]messages.TaskStatus {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -374,7 +379,8 @@ func (r *run) leakedProcesses() []string {
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		left = left[:0]
 		for _, p := range r.ownProcesses() {
-			if state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid)); strings.Contains(string(state), ") Z ") {
+			if state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid)); strings.Contains(string(state),
+				") Z ") {
 				continue // a zombie holds nothing
 			}
 			left = append(left, fmt.Sprintf("%d %s", p.pid, p.cmd))

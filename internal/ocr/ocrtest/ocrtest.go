@@ -91,7 +91,8 @@ func runGroup(t testing.TB, cmd *exec.Cmd) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	outErr, err := cmd.CombinedOutput()
 	if cmd.Process != nil {
-		if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
+		if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr != nil && !errors.Is(kerr,
+			syscall.ESRCH) {
 			t.Logf("clean up firefox group: %v", kerr)
 		}
 	}
