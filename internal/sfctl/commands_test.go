@@ -232,6 +232,11 @@ func TestCancelWaitsForTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// The command asks on its own connection: the server must know of this
+	// subscription first, or the ask gets no responders.
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	golden(t, "cancel_wait", e.run("cancel", "--wait", "search-3"))
 }
 
