@@ -39,6 +39,26 @@ type Frame struct {
 	// frame it last saw without decoding this one. Optional and additive:
 	// readers that ignore it see the same frame.
 	Tiles *TileGrid `msgpack:"tiles,omitempty"`
+	// Ref, when set, says Data was too large for the NATS server's
+	// max_payload and is in the JetStream object store instead; Data is
+	// then empty (C14). Optional and additive like Tiles.
+	Ref *FrameRef `msgpack:"ref,omitempty"`
+}
+
+// FramesBucket is the JetStream object store bucket that holds frames too
+// large to travel inline on the inference subject.
+const FramesBucket = "sf_frames"
+
+// MaxFrameRefSize bounds the size a frame reference may claim: four times a
+// raw 4K BGRA screen, so a reference can never make a worker fetch
+// gigabytes.
+const MaxFrameRefSize = 128 << 20
+
+// FrameRef names an object that holds a frame's Data.
+type FrameRef struct {
+	Bucket string `msgpack:"bucket"`
+	Name   string `msgpack:"name"`
+	Size   int64  `msgpack:"size"` // bytes of Data, checked when fetched
 }
 
 // TileGrid is a grid of Size x Size pixel tiles over a Width x Height image,
@@ -115,10 +135,25 @@ func (f *Frame) Validate() error {
 	switch {
 	case f.Codec != CodecPNG && f.Codec != CodecJPEG:
 		return Errorf(CodeBadFrame, "frame codec %q: want png or jpeg", f.Codec)
-	case len(f.Data) == 0:
-		return Errorf(CodeBadFrame, "frame data: empty")
 	case f.Width <= 0 || f.Height <= 0 || f.Width > MaxDisplaySide || f.Height > MaxDisplaySide:
 		return Errorf(CodeBadFrame, "frame size %dx%d out of range", f.Width, f.Height)
+	case f.Ref != nil && len(f.Data) > 0:
+		return Errorf(CodeBadFrame, "frame has both inline data (%d bytes) and a reference", len(f.Data))
+	case f.Ref != nil:
+		return f.Ref.validate()
+	case len(f.Data) == 0:
+		return Errorf(CodeBadFrame, "frame data: empty")
+	}
+	return nil
+}
+
+func (r *FrameRef) validate() error {
+	switch {
+	case r.Bucket == "" || r.Name == "":
+		return Errorf(CodeBadFrame, "frame reference: bucket %q and name %q must both be set", r.Bucket, r.Name)
+	case r.Size <= 0 || r.Size > MaxFrameRefSize:
+		return Errorf(CodeBadFrame, "frame reference %s/%s: size %d out of range (1 to %d bytes)",
+			r.Bucket, r.Name, r.Size, MaxFrameRefSize)
 	}
 	return nil
 }

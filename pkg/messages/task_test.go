@@ -178,14 +178,23 @@ func FuzzDecodeTask(f *testing.F) {
 
 func FuzzDecodeFrame(f *testing.F) {
 	fr := Frame{Codec: CodecPNG, Width: 10, Height: 10, Data: []byte{1, 2, 3}}
-	if b, err := msgpack.Marshal(fr); err == nil {
-		f.Add(b)
+	// C14: a frame whose data is in the object store.
+	byRef := Frame{Codec: CodecPNG, Width: 10, Height: 10,
+		Ref: &FrameRef{Bucket: FramesBucket, Name: "sb-1/7", Size: 2_000_000}}
+	for _, seed := range []Frame{fr, byRef} {
+		if b, err := msgpack.Marshal(seed); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Add([]byte{0x80})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := DecodeFrame(data)
 		if err == nil && got.Validate() != nil {
 			t.Fatal("invalid frame accepted")
+		}
+		if err == nil && got.Ref != nil && (len(got.Data) > 0 || got.Ref.Size <= 0 ||
+			got.Ref.Size > MaxFrameRefSize) {
+			t.Fatalf("frame reference %+v with %d inline bytes accepted", *got.Ref, len(got.Data))
 		}
 	})
 }
