@@ -45,6 +45,8 @@ var (
 type Options struct {
 	// NoSHM forces plain GetImage even when MIT-SHM is available.
 	NoSHM bool
+	// NoDamage does not ask for DAMAGE events: Changes then returns nil.
+	NoDamage bool
 }
 
 // Capturer captures the root window of one X screen. It is safe for
@@ -58,6 +60,9 @@ type Capturer struct {
 
 	shm        *shmSegment // nil in getimage mode
 	shmFailure error       // why MIT-SHM is not used, if it was tried
+
+	changes       *Changes // nil without DAMAGE events
+	damageFailure error    // why DAMAGE is not used, if it was tried
 
 	mu        sync.Mutex // held for each capture; guards closed and shm memory
 	closed    bool
@@ -88,7 +93,14 @@ func OpenWithOptions(display string, opts Options) (*Capturer, error) {
 		conn.Close()
 		return nil, err
 	}
-	go discardEvents(conn) // ends when the connection closes
+	if !opts.NoDamage {
+		if c.damageFailure = watchDamage(ctx, conn, c.root); c.damageFailure == nil {
+			c.changes = newChanges()
+		} else {
+			c.damageFailure = fmt.Errorf("capture: damage unavailable: %w", c.damageFailure)
+		}
+	}
+	go readEvents(conn, c.changes) // ends when the connection closes
 	if !opts.NoSHM {
 		c.shm, c.shmFailure = attachSHM(ctx, conn, c.root, c.format.stride(c.width)*c.height)
 		if c.shmFailure != nil {
@@ -131,6 +143,19 @@ func (c *Capturer) Mode() string {
 // turned off with Options.NoSHM.
 func (c *Capturer) SHMFailure() error {
 	return c.shmFailure
+}
+
+// Changes returns what reports the screen's changes as they happen, or nil
+// when the server has no DAMAGE extension or Options.NoDamage was set (see
+// DamageFailure).
+func (c *Capturer) Changes() *Changes {
+	return c.changes
+}
+
+// DamageFailure returns why Changes is nil: nil when DAMAGE is used or was
+// turned off with Options.NoDamage.
+func (c *Capturer) DamageFailure() error {
+	return c.damageFailure
 }
 
 // Size returns the screen size in pixels, as read when the Capturer was
