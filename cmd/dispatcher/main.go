@@ -166,6 +166,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:9102",
 		"address for /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&o.cfg.ID, "id", "", "dispatcher id (default: host name and a random suffix)")
+	fs.IntVar(&o.cfg.Replicas, "replicas", 1,
+		"replicas of the task stream, dead letters, task bucket and recordings (3 on a 3-node NATS cluster)")
+	fs.DurationVar(&o.cfg.AckWait, "ack-wait", dispatcher.DefaultAckWait,
+		"after this long a dead dispatcher's tasks go to another (the same on every dispatcher)")
 	fs.StringVar((*string)(&o.cfg.Recording.Mode), "record", string(recording.ModeTask),
 		"which runs to record for replay: all, task (as each task's \"record\" field says) or off")
 	fs.DurationVar(&o.cfg.Recording.MaxAge, "record-max-age", recording.DefaultMaxAge,
@@ -196,6 +200,10 @@ func parseFlags(args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	// nats-server allows at most 5 replicas (StreamMaxReplicas).
+	if o.cfg.Replicas < 1 || o.cfg.Replicas > 5 {
+		return o, fmt.Errorf("--replicas %d: want 1 to 5", o.cfg.Replicas)
 	}
 	if o.runtime != "process" && o.runtime != "docker" {
 		return o, fmt.Errorf("--runtime %q: want process or docker", o.runtime)

@@ -27,6 +27,14 @@ const (
 	// outstanding pull to end, so it is short; an idle dispatcher sends one
 	// small request per PullWait.
 	DefaultPullWait = 2 * time.Second
+	// DefaultAckWait is the task consumer's redelivery timer. A running
+	// task sends InProgress every quarter of it, so only a dispatcher
+	// that died leaves a task unacknowledged this long; a minute keeps a
+	// dispatcher stalled by a loaded host from losing its tasks.
+	DefaultAckWait = 60 * time.Second
+	// minAckWait keeps the heartbeat (a quarter of the ack wait) above a
+	// second, so that heartbeats do not flood the server.
+	minAckWait = 5 * time.Second
 )
 
 // Config configures a dispatcher.
@@ -57,8 +65,17 @@ type Config struct {
 	// ID names this dispatcher in task states and logs; empty means the
 	// host name and a random suffix.
 	ID string
-	// KVReplicas is the replica count of the task bucket; 0 means 1.
-	KVReplicas int
+	// Replicas is the replica count of every stream and bucket the
+	// dispatcher makes: TASKS, TASKS_DEAD, the task bucket and, unless
+	// Recording.Replicas says otherwise, FRAMES and RECORDS. 0 means 1;
+	// more than 1 needs a NATS cluster of at least that many JetStream
+	// servers. Every dispatcher of a fleet should use the same count.
+	Replicas int
+	// AckWait is the task consumer's redelivery timer: how long the tasks
+	// of a dispatcher that died wait before another one takes them over.
+	// 0 means 60 s. Every dispatcher sharing the consumer should use the
+	// same value, or each start sets its own.
+	AckWait time.Duration
 	// Runtime starts the sandboxes. Required.
 	Runtime sandbox.Runtime
 	// Recording says which runs are kept for replay, and for how long;
@@ -85,8 +102,17 @@ func (c *Config) setDefaults() error {
 	if c.PullWait <= 0 {
 		c.PullWait = DefaultPullWait
 	}
-	if c.KVReplicas <= 0 {
-		c.KVReplicas = 1
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Recording.Replicas <= 0 {
+		c.Recording.Replicas = c.Replicas
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.AckWait < minAckWait {
+		return fmt.Errorf("dispatcher: config: ack wait %s is under the minimum %s", c.AckWait, minAckWait)
 	}
 	if c.ID == "" {
 		c.ID = defaultID()

@@ -30,11 +30,6 @@ const (
 	// after a weekend.
 	deadMaxAge = 7 * 24 * time.Hour
 
-	// ackWait is the consumer's redelivery timer. A running task sends
-	// InProgress every heartbeatEvery, so only a dispatcher that died
-	// leaves a task unacknowledged this long.
-	ackWait = 60 * time.Second
-
 	// fleetAckPending is the consumer's MaxAckPending. Every dispatcher
 	// shares the consumer, so this bounds the tasks in flight across the
 	// whole fleet, not per dispatcher; back-pressure comes from pulling
@@ -57,7 +52,7 @@ func (d *Dispatcher) streamConfigs() (tasks, dead jetstream.StreamConfig) {
 		Storage:     jetstream.FileStorage,
 		Duplicates:  dupWindow,
 		MaxMsgSize:  maxTaskSize,
-		Replicas:    d.cfg.KVReplicas,
+		Replicas:    d.cfg.Replicas,
 	}
 	dead = jetstream.StreamConfig{
 		Name:        DeadStream,
@@ -67,7 +62,7 @@ func (d *Dispatcher) streamConfigs() (tasks, dead jetstream.StreamConfig) {
 		Storage:     jetstream.FileStorage,
 		MaxAge:      deadMaxAge,
 		Duplicates:  dupWindow,
-		Replicas:    d.cfg.KVReplicas,
+		Replicas:    d.cfg.Replicas,
 	}
 	return tasks, dead
 }
@@ -88,7 +83,7 @@ func (d *Dispatcher) consumerConfig() jetstream.ConsumerConfig {
 		Durable:       messages.TasksConsumer,
 		Description:   "screenfleet dispatchers",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
+		AckWait:       d.cfg.AckWait,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		// A task retries its sandboxes within one delivery; redeliveries
 		// come from dispatchers that stopped or died. Two spare deliveries

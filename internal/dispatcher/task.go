@@ -15,10 +15,10 @@ import (
 )
 
 const (
-	// heartbeatEvery is how often a running task tells the server it is
-	// still being worked on: a quarter of ackWait, so that two lost
+	// heartbeatsPerAckWait is how often, per ack wait, a running task
+	// tells the server it is still being worked on: four, so that two lost
 	// heartbeats in a row still do not trigger a redelivery.
-	heartbeatEvery = ackWait / 4
+	heartbeatsPerAckWait = 4
 
 	// kvTimeout bounds one task-state write, including its conflict retries.
 	kvTimeout = 10 * time.Second
@@ -94,7 +94,7 @@ func (d *Dispatcher) heartbeat(msg jetstream.Msg, log zerolog.Logger) (stop func
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(heartbeatEvery)
+		t := time.NewTicker(d.cfg.AckWait / heartbeatsPerAckWait)
 		defer t.Stop()
 		for {
 			select {
