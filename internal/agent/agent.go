@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/pkg/capture"
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -83,7 +85,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	defer a.closeConn()
-	a.infer = &inferClient{nc: a.nc, timeout: cfg.InferTimeout, metrics: a.metrics}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		return fmt.Errorf("agent: jetstream: %w", err)
+	}
+	a.infer = &inferClient{nc: a.nc, frames: framestore.New(js), timeout: cfg.InferTimeout, metrics: a.metrics}
 
 	httpAddr, stopHTTP, err := a.serveHTTP(ctx)
 	if err != nil {

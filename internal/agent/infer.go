@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -36,26 +37,39 @@ var (
 // until the caller's context ends.
 type inferClient struct {
 	nc      *nats.Conn
-	timeout time.Duration // per attempt
+	frames  *framestore.Store // frames over max_payload go by reference; nil: they fail
+	timeout time.Duration     // per attempt
 	metrics *metrics
 }
 
 // request sends payload, the encoded frame with sequence seq, on subject to
-// model's workers and returns their detections. A payload over the server's
-// max_payload fails at once with an error wrapping messages.ErrFrameTooLarge.
-// No responders and timeouts are retried until ctx ends; the error then says
-// which it was (messages.ErrBackendNotReady when no worker listened).
+// model's workers and returns their detections. A frame over the server's
+// max_payload goes with its data in the object store, by reference (C14);
+// one that cannot fails at once with an error wrapping
+// messages.ErrFrameTooLarge. No responders and timeouts are retried until
+// ctx ends; the error then says which it was (messages.ErrBackendNotReady
+// when no worker listened).
 func (c *inferClient) request(ctx context.Context, model, subject string, payload []byte,
 	seq uint64) (*messages.Detections, error) {
-	if limit := c.nc.MaxPayload(); int64(len(payload)) > limit {
-		c.metrics.infer.WithLabelValues(inferTooLarge).Inc()
-		return nil, messages.Errorf(messages.CodeFrameTooLarge,
-			"frame %d of %d bytes exceeds the NATS server's max_payload of %d bytes", seq, len(payload), limit)
+	return c.requestMsg(ctx, model, &nats.Msg{Subject: subject, Data: payload}, seq)
+}
+
+// requestMsg is request for a message that may carry headers, which count
+// against max_payload too.
+func (c *inferClient) requestMsg(ctx context.Context, model string, msg *nats.Msg,
+	seq uint64) (*messages.Detections, error) {
+	if limit := c.nc.MaxPayload(); wireSize(msg) > limit {
+		name, err := c.byReference(ctx, msg, seq, limit)
+		if err != nil {
+			c.metrics.infer.WithLabelValues(inferTooLarge).Inc()
+			return nil, err
+		}
+		defer c.forget(ctx, name)
 	}
 	attempts := 0
 	for {
 		attempts++
-		det, err := c.attempt(ctx, subject, payload, seq)
+		det, err := c.attempt(ctx, msg, seq)
 		if err == nil {
 			return det, nil
 		}
@@ -71,11 +85,10 @@ func (c *inferClient) request(ctx context.Context, model, subject string, payloa
 
 // attempt makes one request. Its error wraps errNoResponders, errNoReply,
 // or the error the worker replied with.
-func (c *inferClient) attempt(ctx context.Context, subject string, payload []byte,
-	seq uint64) (*messages.Detections, error) {
+func (c *inferClient) attempt(ctx context.Context, req *nats.Msg, seq uint64) (*messages.Detections, error) {
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(reqCtx, subject, payload)
+	msg, err := c.nc.RequestMsgWithContext(reqCtx, req)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		c.metrics.infer.WithLabelValues(inferNoResponders).Inc()
@@ -85,7 +98,7 @@ func (c *inferClient) attempt(ctx context.Context, subject string, payload []byt
 		return nil, errNoReply
 	case err != nil:
 		c.metrics.infer.WithLabelValues(inferFailed).Inc()
-		return nil, fmt.Errorf("%w: request on %s: %w", messages.ErrInferFailed, subject, err)
+		return nil, fmt.Errorf("%w: request on %s: %w", messages.ErrInferFailed, req.Subject, err)
 	}
 	return c.decode(msg.Data, seq)
 }

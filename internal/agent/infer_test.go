@@ -1,12 +1,9 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,52 +40,12 @@ func reply(t *testing.T, m *nats.Msg, seq uint64, code messages.Code, worker str
 	}
 }
 
-func TestFrameSizeIsCheckedBeforePublishing(t *testing.T) {
-	ns := startServer(t, 1<<20)
-	nc := connect(t, ns)
-	var got atomic.Int64
-	var last atomic.Pointer[[]byte]
-	if _, err := nc.Subscribe(testSubject, func(m *nats.Msg) {
-		got.Add(1)
-		last.Store(&m.Data)
-		reply(t, m, 1, messages.CodeOK, "w")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c := newInferClient(nc, time.Second)
-	limit := int(nc.MaxPayload())
-
-	for _, size := range []int{900 << 10, limit} {
-		payload := bytes.Repeat([]byte{7}, size)
-		if _, err := c.request(t.Context(), "ocr", testSubject, payload, 1); err != nil {
-			t.Fatalf("%d bytes: %v", size, err)
-		}
-		if seen := *last.Load(); !bytes.Equal(seen, payload) {
-			t.Fatalf("%d bytes: the worker got %d different bytes", size, len(seen))
-		}
-	}
-	for _, size := range []int{limit + 1, 8_300_000} {
-		_, err := c.request(t.Context(), "ocr", testSubject, make([]byte, size), 2)
-		if !errors.Is(err, messages.ErrFrameTooLarge) || messages.CodeOf(err) != messages.CodeFrameTooLarge {
-			t.Fatalf("%d bytes: error %v, want ErrFrameTooLarge", size, err)
-		}
-		if want := fmt.Sprintf("of %d bytes exceeds the NATS server's max_payload of %d bytes", size,
-			limit); !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
-	}
-	if got.Load() != 2 || count(c.metrics.infer, inferTooLarge) != 2 {
-		t.Errorf("worker saw %d requests, too_large counted %d; want 2 and 2 (no retries)",
-			got.Load(), count(c.metrics.infer, inferTooLarge))
-	}
-}
-
 func TestNoRespondersIsToldApartFast(t *testing.T) {
 	nc := connect(t, startServer(t, 0))
 	c := newInferClient(nc, 5*time.Second)
 
 	start := time.Now()
-	_, err := c.attempt(t.Context(), testSubject, []byte("frame"), 1)
+	_, err := c.attempt(t.Context(), &nats.Msg{Subject: testSubject, Data: []byte("frame")}, 1)
 	if !errors.Is(err, errNoResponders) {
 		t.Fatalf("attempt error = %v, want no responders", err)
 	}

@@ -46,9 +46,12 @@ type metrics struct {
 	step   *prometheus.HistogramVec
 	stage  *prometheus.HistogramVec
 	frames prometheus.Counter
-	infer  *prometheus.CounterVec
-	tasks  *prometheus.CounterVec
-	busy   prometheus.Gauge
+	// byReference counts frames sent with their data in the object store
+	// because they were over the server's max_payload (C14).
+	byReference prometheus.Counter
+	infer       *prometheus.CounterVec
+	tasks       *prometheus.CounterVec
+	busy        prometheus.Gauge
 
 	mu         sync.Mutex
 	stepStages map[string]messages.Duration // time per stage in the current step
@@ -71,6 +74,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		frames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sf_agent_frames_total", Help: "Frames sent for inference.",
 		}),
+		byReference: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sf_agent_frames_by_reference_total",
+			Help: "Frames over the NATS max_payload sent with their data in the object store.",
+		}),
 		infer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sf_agent_infer_requests_total", Help: "Inference request attempts by outcome.",
 		}, []string{"outcome"}),
@@ -81,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sf_agent_busy", Help: "1 while the agent runs a task.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.step, m.stage, m.frames, m.infer, m.tasks, m.busy} {
+	for _, c := range []prometheus.Collector{m.step, m.stage, m.frames, m.byReference, m.infer, m.tasks, m.busy} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("agent: metrics: %w", err)
 		}

@@ -35,7 +35,9 @@ func (w *Worker) batchLoop(m *model) {
 		w.pool.Add(1)
 		go func() {
 			defer func() { <-w.slots; w.pool.Done() }()
-			w.process(m, batch)
+			if fresh := w.dropStale(m, batch); len(fresh) > 0 {
+				w.process(m, fresh)
+			}
 			w.release(m, len(batch))
 		}()
 	}
@@ -99,6 +101,25 @@ func (w *Worker) gather(m *model, first job) []job {
 		}
 	}
 	return batch
+}
+
+// dropStale answers the frames of batch that waited longer than
+// MaxFrameAge with a retryable error, and returns the others. Their agents
+// have timed out on them and sent newer frames, so serving them would only
+// delay the newer ones (C11: newest wins).
+func (w *Worker) dropStale(m *model, batch []job) []job {
+	fresh := batch[:0:0]
+	for _, j := range batch {
+		if waited := time.Since(j.received); waited > w.cfg.MaxFrameAge {
+			err := messages.Errorf(messages.CodeBackendNotReady,
+				"frame %d waited %s in worker %s, over the %s freshness window: dropped for newer frames",
+				j.frame.Seq, waited.Round(time.Millisecond), w.cfg.ID, w.cfg.MaxFrameAge)
+			w.fail(m, j, messages.Detections{QueueNs: waited.Nanoseconds()}, err, outcomeStale)
+			continue
+		}
+		fresh = append(fresh, j)
+	}
+	return fresh
 }
 
 // process runs one batch through the backend in one call and replies to

@@ -39,6 +39,10 @@ const (
 	// slot is free: about a tenth of a GPU detector's latency, like the
 	// max_queue_delay people give Triton's own batcher.
 	DefaultMaxWait = 2 * time.Millisecond
+	// DefaultMaxFrameAge is how long a frame may wait in the worker before
+	// it is dropped: the agent's own request timeout (5 s), after which it
+	// has given up on the frame and sent a newer one (C11: newest wins).
+	DefaultMaxFrameAge = 5 * time.Second
 	// DefaultHTTPAddr is where cmd/worker serves metrics and health.
 	DefaultHTTPAddr = "127.0.0.1:9103"
 )
@@ -92,6 +96,10 @@ type Config struct {
 	FullFrames bool
 	// YOLO tunes YOLOv8 decoding (thresholds, NMS mode).
 	YOLO yolo.Options
+	// MaxFrameAge drops frames that waited longer than this in the worker
+	// for a backend call, with a retryable error reply (DefaultMaxFrameAge
+	// when zero).
+	MaxFrameAge time.Duration
 	// RequestTimeout bounds one backend call, and one readiness probe.
 	RequestTimeout time.Duration
 	// ReadyInterval is how often backend readiness is polled.
@@ -143,6 +151,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ReadyInterval == 0 {
 		c.ReadyInterval = DefaultReadyInterval
 	}
+	if c.MaxFrameAge == 0 {
+		c.MaxFrameAge = DefaultMaxFrameAge
+	}
 	if c.Registry == nil {
 		c.Registry = telemetry.NewRegistry()
 	}
@@ -165,8 +176,8 @@ func (c Config) validate() error {
 		return errors.New("worker config: gpu must be an index or a device UUID")
 	case c.MaxInFlight < 0 || c.MaxQueued < 0 || c.MaxBatch < 0:
 		return errors.New("worker config: max in flight, max queued and max batch must be positive")
-	case c.RequestTimeout < 0 || c.ReadyInterval < 0:
-		return errors.New("worker config: request timeout and ready interval must be positive")
+	case c.RequestTimeout < 0 || c.ReadyInterval < 0 || c.MaxFrameAge < 0:
+		return errors.New("worker config: request timeout, ready interval and max frame age must be positive")
 	}
 	for model, kind := range c.Adapters {
 		if kind != AdapterAuto && kind != AdapterBoxes && kind != AdapterYOLO {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/internal/natsconn"
 )
 
@@ -14,6 +16,7 @@ import (
 func (w *Worker) connect() error {
 	if w.cfg.Conn != nil {
 		w.nc = w.cfg.Conn
+		w.frames = framestore.New(w.js())
 		prev := w.nc.ErrorHandler()
 		w.nc.SetErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			w.asyncError(sub, err)
@@ -49,7 +52,16 @@ func (w *Worker) connect() error {
 		return fmt.Errorf("worker connect to nats %s: %w", natsconn.Redact(w.cfg.NATSURL), err)
 	}
 	w.nc, w.ownConn = nc, true
+	w.frames = framestore.New(w.js())
 	return nil
+}
+
+// js returns a JetStream context on the connection, for frames sent by
+// reference. jetstream.New fails only without a connection, which connect
+// has ruled out.
+func (w *Worker) js() jetstream.JetStream {
+	js, _ := jetstream.New(w.nc)
+	return js
 }
 
 // asyncError counts and logs a slow-consumer event on one of this worker's

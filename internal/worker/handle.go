@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +29,9 @@ func (w *Worker) receive(m *model, msg *nats.Msg) {
 		return
 	}
 	frame, err := messages.DecodeFrame(msg.Data)
+	if err == nil && frame.Ref != nil {
+		err = w.fetchData(m, &frame)
+	}
 	j.frame = frame
 	if err != nil {
 		w.fail(m, j, messages.Detections{}, err, outcomeError)
@@ -105,4 +109,24 @@ func (w *Worker) reply(m *model, j job, d messages.Detections) {
 	if err := j.msg.Respond(data); err != nil {
 		w.log.Debug().Err(err).Str("model", m.name).Msg("reply")
 	}
+}
+
+// fetchData reads the data of a frame sent by reference from the object
+// store (C14). A reference to an object that is gone is a bad frame, which
+// the agent does not retry.
+//
+// Known shortcoming: the fetch runs in the subscription callback, so the
+// model's next frames wait for it (milliseconds for 8 MB from a local
+// server). Frames over max_payload are rare, which a goroutine per fetch
+// and its shutdown ordering would not repay.
+func (w *Worker) fetchData(m *model, f *messages.Frame) error {
+	ctx, cancel := context.WithTimeout(w.jobCtx, w.cfg.RequestTimeout)
+	defer cancel()
+	data, err := w.frames.Get(ctx, f.Ref)
+	if err != nil {
+		return err
+	}
+	w.metrics.byRef.WithLabelValues(m.name).Inc()
+	f.Data, f.Ref = data, nil
+	return nil
 }

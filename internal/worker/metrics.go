@@ -21,6 +21,9 @@ const (
 	// outcomeNoReply is a frame published without a reply subject, such as a
 	// recording's copy: nobody waits for it, so it is not inferred.
 	outcomeNoReply = "no_reply"
+	// outcomeStale is a frame that waited longer than MaxFrameAge for a
+	// slot: its agent has given up on it and sent a newer one (C11).
+	outcomeStale = "stale"
 )
 
 // metrics are the worker's Prometheus series. gpu is a constant label: one
@@ -36,6 +39,7 @@ type metrics struct {
 	batch    *prometheus.HistogramVec
 	splits   *prometheus.CounterVec
 	paused   *prometheus.CounterVec
+	byRef    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metrics, error) {
@@ -83,9 +87,13 @@ func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metric
 			Name: "sf_worker_full_total", ConstLabels: gl,
 			Help: "Times the worker was full and left the queue group until it had room.",
 		}, []string{"model"}),
+		byRef: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sf_worker_frames_by_reference_total", ConstLabels: gl,
+			Help: "Frames whose data was over the NATS max_payload and was fetched from the object store.",
+		}, []string{"model"}),
 	}
 	for _, c := range []prometheus.Collector{m.infer, m.queue, m.frames, m.errors, m.ready, m.inFlight, m.slow,
-		m.batch, m.splits, m.paused} {
+		m.batch, m.splits, m.paused, m.byRef} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker metrics: %w", err)
 		}
@@ -97,7 +105,7 @@ func newMetrics(reg prometheus.Registerer, gpu string, models []string) (*metric
 // init creates the series every dashboard expects, at zero.
 func (m *metrics) init(models []string) {
 	for _, model := range models {
-		for _, o := range []string{outcomeOK, outcomeError, outcomeOverloaded} {
+		for _, o := range []string{outcomeOK, outcomeError, outcomeOverloaded, outcomeStale} {
 			m.frames.WithLabelValues(model, o)
 		}
 		m.ready.WithLabelValues(model).Set(0)

@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/internal/kserve"
 	"github.com/screenfleet/screenfleet/internal/regions"
 	"github.com/screenfleet/screenfleet/internal/telemetry"
@@ -58,6 +59,7 @@ type Worker struct {
 	regions  *regions.Cache // nil with Config.FullFrames
 	nc       *nats.Conn
 	ownConn  bool
+	frames   *framestore.Store // data of frames sent by reference (C14)
 	subjects messages.Subjects
 	log      zerolog.Logger
 	metrics  *metrics
