@@ -88,7 +88,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sf_agent_busy", Help: "1 while the agent runs a task.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.step, m.stage, m.frames, m.byReference, m.infer, m.tasks, m.busy} {
+	for _, c := range []prometheus.Collector{m.step, m.stage, m.frames, m.byReference, m.infer, m.tasks,
+		m.busy} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("agent: metrics: %w", err)
 		}

@@ -34,7 +34,8 @@ func wireSize(msg *nats.Msg) int64 {
 // the object's name. A payload that is not a frame, an agent without a
 // store, or a store that refuses the data make a messages.ErrFrameTooLarge
 // error: the same frame would fail the same way on every retry.
-func (c *inferClient) byReference(ctx context.Context, msg *nats.Msg, seq uint64, limit int64) (string, error) {
+func (c *inferClient) byReference(ctx context.Context, msg *nats.Msg, seq uint64,
+	limit int64) (string, error) {
 	tooLarge := func(why error) error {
 		return messages.Errorf(messages.CodeFrameTooLarge,
 			"frame %d of %d bytes exceeds the NATS server's max_payload of %d bytes: %v",

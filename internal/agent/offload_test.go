@@ -193,7 +193,8 @@ func TestOversizeWithoutStoreIsTypedAndNotRetried(t *testing.T) {
 		}
 	}
 	if published.Load() != 0 || count(c.metrics.infer, inferTooLarge) != 2 {
-		t.Errorf("%d publishes and %d too_large; want 0 and 2", published.Load(), count(c.metrics.infer, inferTooLarge))
+		t.Errorf("%d publishes and %d too_large; want 0 and 2", published.Load(),
+			count(c.metrics.infer, inferTooLarge))
 	}
 }
 
