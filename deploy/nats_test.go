@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/agentauth"
 	"github.com/screenfleet/screenfleet/internal/sfctl"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -22,16 +26,27 @@ var rolePasswords = map[string]string{
 	"submitter":  "sub-secret",
 	"dispatcher": "disp-secret",
 	"worker":     "work-secret",
-	"agent":      "agent-secret",
+	"authorizer": "authz-secret",
 }
 
+// agentSecret is the dispatchers' secret agents' passwords derive from.
+var agentSecret = []byte("agent-secret-of-the-test-deployment")
+
 // startConfiguredServer runs a nats-server from deploy/nats.conf on a free
-// port with a temporary store.
+// port with a temporary store, and the dispatcher's auth callout service
+// connected as the authorizer user.
 func startConfiguredServer(t *testing.T) *server.Server {
 	t.Helper()
 	for role, pw := range rolePasswords {
 		t.Setenv("SF_NATS_"+strings.ToUpper(role)+"_PASSWORD", pw)
 	}
+	issuer, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := issuer.Seed()
+	pub, _ := issuer.PublicKey()
+	t.Setenv("SF_NATS_CALLOUT_ISSUER", pub)
 	opts, err := server.ProcessConfigFile("nats.conf")
 	if err != nil {
 		t.Fatalf("parse nats.conf: %v", err)
@@ -47,6 +62,12 @@ func startConfiguredServer(t *testing.T) *server.Server {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
+	svc, err := agentauth.Start(connectAs(t, srv, "authorizer"), agentauth.Config{Secret: agentSecret,
+		IssuerSeed: seed, Subjects: messages.NewSubjects("")}, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatalf("auth callout: %v", err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
 	return srv
 }
 
@@ -62,11 +83,24 @@ func connectAs(t *testing.T, srv *server.Server, role string) *nats.Conn {
 	return nc
 }
 
-// violation runs do on a fresh connection as role and returns the
-// permission error the server answered with, or nil.
-func violation(t *testing.T, srv *server.Server, role string, do func(nc *nats.Conn) error) error {
+// connectAgent dials srv as sandbox's agent does: its sandbox id, its
+// password and its own inbox prefix.
+func connectAgent(t *testing.T, srv *server.Server, sandbox string) *nats.Conn {
 	t.Helper()
-	nc := connectAs(t, srv, role)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(sandbox, agentauth.Password(agentSecret, sandbox)),
+		nats.CustomInboxPrefix(agentauth.InboxPrefix(sandbox)),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatalf("connect as the agent of %s: %v", sandbox, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// violation runs do on nc and returns the permission error the server
+// answered with, or nil.
+func violation(t *testing.T, nc *nats.Conn, do func(nc *nats.Conn) error) error {
+	t.Helper()
 	err := do(nc)
 	if ferr := nc.Flush(); ferr != nil && err == nil {
 		err = ferr
@@ -78,7 +112,7 @@ func violation(t *testing.T, srv *server.Server, role string, do func(nc *nats.C
 		return err
 	}
 	if err != nil {
-		t.Fatalf("%s: unexpected error: %v", role, err)
+		t.Fatalf("unexpected error: %v", err)
 	}
 	return nil
 }
@@ -107,14 +141,7 @@ func TestNATSConfRefuses(t *testing.T) {
 		{"submitter", "read frames", sub("sf.infer.>")},
 		{"submitter", "assign a task", pub("sf.sandbox.sb1.assign")},
 		{"submitter", "report progress", pub("sf.progress.t1")},
-		{"agent", "submit a task", pub("sf.tasks.submit")},
-		{"agent", "write task state", pub("$KV.sf_tasks.t1")},
-		{"agent", "use the JetStream API", pub("$JS.API.STREAM.NAMES")},
-		{"agent", "read other sandboxes' frames", sub("sf.infer.ocr.*")},
-		{"agent", "read recorded frames", sub("sf.frames.>")},
-		{"agent", "assign a task", pub("sf.sandbox.sb2.assign")},
-		{"agent", "send to a named worker", pub("sf.direct.w1.ocr.sb1")},
-		{"agent", "read progress", sub("sf.progress.*")},
+		{"submitter", "read authorization requests", sub("$SYS.REQ.USER.AUTH")},
 		{"worker", "submit a task", pub("sf.tasks.submit")},
 		{"worker", "send frames", pub("sf.infer.ocr.sb1")},
 		{"worker", "take assignments", sub("sf.sandbox.*.assign")},
@@ -122,15 +149,20 @@ func TestNATSConfRefuses(t *testing.T) {
 		{"worker", "use the JetStream API", pub("$JS.API.INFO")},
 		{"dispatcher", "send frames", pub("sf.infer.ocr.sb1")},
 		{"dispatcher", "read frames", sub("sf.infer.ocr.*")},
+		{"dispatcher", "read authorization requests", sub("$SYS.REQ.USER.AUTH")},
+		{"authorizer", "submit a task", pub("sf.tasks.submit")},
+		{"authorizer", "ask for an authorization", pub("$SYS.REQ.USER.AUTH")},
+		{"authorizer", "read tasks", sub("sf.>")},
+		{"authorizer", "read replies", sub("_INBOX.>")},
 	}
 	for _, c := range cases {
 		t.Run(c.role+" cannot "+c.what, func(t *testing.T) {
-			if err := violation(t, srv, c.role, c.do); err == nil {
+			if err := violation(t, connectAs(t, srv, c.role), c.do); err == nil {
 				t.Errorf("%s was allowed to %s", c.role, c.what)
 			}
 		})
 	}
-	if _, err := nats.Connect(srv.ClientURL(), nats.UserInfo("agent", "wrong")); err == nil {
+	if _, err := nats.Connect(srv.ClientURL(), nats.UserInfo("worker", "wrong")); err == nil {
 		t.Error("a wrong password was accepted")
 	}
 	if _, err := nats.Connect(srv.ClientURL()); err == nil {
@@ -138,10 +170,65 @@ func TestNATSConfRefuses(t *testing.T) {
 	}
 }
 
+// TestNATSConfConfinesAgents shows an agent is refused everything outside
+// its own sandbox, and what no agent may do at all.
+func TestNATSConfConfinesAgents(t *testing.T) {
+	srv := startConfiguredServer(t)
+	cases := []struct {
+		what string
+		do   func(*nats.Conn) error
+	}{
+		{"send another sandbox's frames for inference", pub("sf.infer.ocr.sbB")},
+		{"record another sandbox's frames", pub("sf.frames.t1.sbB")},
+		{"record for another sandbox", pub("sf.rec.t1.sbB.act")},
+		{"take another sandbox's assignments", sub("sf.sandbox.sbB.assign")},
+		{"take every sandbox's assignments", sub("sf.sandbox.*.assign")},
+		{"read another sandbox's replies", sub("_INBOX_sbB.>")},
+		{"read the default inboxes", sub("_INBOX.>")},
+		{"read every subject", sub(">")},
+		{"assign a task", pub("sf.sandbox.sbB.assign")},
+		{"submit a task", pub("sf.tasks.submit")},
+		{"write task state", pub("$KV.sf_tasks.t1")},
+		{"use the JetStream API", pub("$JS.API.STREAM.NAMES")},
+		{"read other sandboxes' frames", sub("sf.infer.ocr.*")},
+		{"read recorded frames", sub("sf.frames.>")},
+		{"send to a named worker", pub("sf.direct.w1.ocr.sbA")},
+		{"read progress", sub("sf.progress.*")},
+		{"read authorization requests", sub("$SYS.REQ.USER.AUTH")},
+		{"ask for an authorization", pub("$SYS.REQ.USER.AUTH")},
+	}
+	for _, c := range cases {
+		t.Run("agent cannot "+c.what, func(t *testing.T) {
+			if err := violation(t, connectAgent(t, srv, "sbA"), c.do); err == nil {
+				t.Errorf("the agent of sbA was allowed to %s", c.what)
+			}
+		})
+	}
+	refused := []struct{ what, user, password string }{
+		{"a wrong password", "sbA", "0123456789abcdef"},
+		{"another sandbox's password", "sbA", agentauth.Password(agentSecret, "sbB")},
+		{"a made-up sandbox with a guessed password", "sb-madeup", "guess"},
+		{"a password of another secret", "sbA", agentauth.Password([]byte("another secret entirely"), "sbA")},
+		{"a role's name with an agent's password", "dispatcher", agentauth.Password(agentSecret, "dispatcher")},
+		{"no password", "sbA", ""},
+		{"a user name that is no sandbox id", "sb.*", agentauth.Password(agentSecret, "sb.*")},
+	}
+	for _, c := range refused {
+		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(c.user, c.password))
+		if err == nil {
+			nc.Close()
+			t.Errorf("%s was accepted", c.what)
+		} else if !errors.Is(err, nats.ErrAuthorization) {
+			t.Errorf("%s: refused with %v, want an authorization violation", c.what, err)
+		}
+	}
+}
+
 // TestNATSConfAllows runs each role's needed actions end to end: the
 // dispatcher creates the stream and bucket, the submitter submits and reads
-// state, the agent sends a frame a worker answers, and the dispatcher
-// assigns a task the agent answers.
+// state, a sandbox's agent (through the auth callout) sends a frame a
+// worker answers, the dispatcher assigns a task the agent answers and
+// acknowledges its progress, and the agent records.
 func TestNATSConfAllows(t *testing.T) {
 	srv := startConfiguredServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -201,7 +288,7 @@ func TestNATSConfAllows(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = worker.Flush()
-	agent := connectAs(t, srv, "agent")
+	agent := connectAgent(t, srv, "sb1")
 	if r, err := agent.RequestWithContext(ctx, "sf.infer.ocr.sb1",
 		[]byte("frame")); err != nil || string(r.Data) != "boxes" {
 		t.Fatalf("agent's frame not answered by the worker: %v", err)
@@ -222,9 +309,10 @@ func TestNATSConfAllows(t *testing.T) {
 	if _, err := agent.RequestWithContext(ctx, "sf.progress.t1", []byte("step")); err != nil {
 		t.Fatalf("agent's progress not answered: %v", err)
 	}
-	if err := agent.Publish("sf.frames.t1.sb1",
-		[]byte("png")); err != nil || agent.Flush() != nil || agent.LastError() != nil {
-		t.Fatalf("agent cannot record a frame: %v", errors.Join(err, agent.LastError()))
+	for _, subject := range []string{"sf.frames.t1.sb1", "sf.rec.t1.sb1.act"} {
+		if err := violation(t, agent, pub(subject)); err != nil {
+			t.Fatalf("agent cannot record on %s: %v", subject, err)
+		}
 	}
 }
 
