@@ -166,6 +166,12 @@ func (p *Pool) acquire(ctx context.Context) (*gosseract.Client, error) {
 }
 
 func (p *Pool) recognize(c *gosseract.Client, encoded []byte) ([]gosseract.BoundingBox, error) {
+	return p.recognizeMode(c, encoded, p.opts.PageSegMode)
+}
+
+// recognizeMode recognises an image Leptonica can read, in page
+// segmentation mode psm.
+func (p *Pool) recognizeMode(c *gosseract.Client, encoded []byte, psm int) ([]gosseract.BoundingBox, error) {
 	if err := c.SetImageFromBytes(encoded); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
 	}
@@ -173,7 +179,7 @@ func (p *Pool) recognize(c *gosseract.Client, encoded []byte) ([]gosseract.Bound
 		return nil, fmt.Errorf("%w: leptonica could not decode it", ErrBadImage)
 	}
 	// Tesseract resets the mode when it initialises, so it is set every time.
-	if err := c.SetPageSegMode(gosseract.PageSegMode(p.opts.PageSegMode)); err != nil {
+	if err := c.SetPageSegMode(gosseract.PageSegMode(psm)); err != nil {
 		return nil, fmt.Errorf("set page segmentation mode: %w", err)
 	}
 	words, err := c.GetBoundingBoxesVerbose()

@@ -5,10 +5,13 @@ package ocrtest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +56,47 @@ const renderTimeout = 60 * time.Second
 // or two) and when firefox-esr is not installed.
 func Screenshot(t testing.TB, html string, width, height int) []byte {
 	t.Helper()
+	png, _ := render(t, html, width, height)
+	return png
+}
+
+// ScreenshotRects is Screenshot that also returns where Firefox laid out
+// each element carrying a data-rect attribute, keyed by that attribute's
+// value: its border box from getBoundingClientRect, widened to whole pixels.
+// The page must not scroll.
+func ScreenshotRects(t testing.TB, html string, width, height int) ([]byte, map[string]Rect) {
+	t.Helper()
+	png, out := render(t, strings.Replace(html, "</body>", rectScript+"</body>", 1), width, height)
+	rects := map[string]Rect{}
+	for _, line := range strings.Split(out, "\n") {
+		var name string
+		var x, y, w, h float64
+		if _, err := fmt.Sscanf(line, "SFRECT %q %g %g %g %g", &name, &x, &y, &w, &h); err != nil {
+			continue
+		}
+		x0, y0 := int(math.Floor(x)), int(math.Floor(y))
+		rects[name] = Rect{X: x0, Y: y0, W: int(math.Ceil(x+w)) - x0, H: int(math.Ceil(y+h)) - y0}
+	}
+	if len(rects) == 0 {
+		t.Fatalf("firefox reported no element rectangles; its output:\n%s", out)
+	}
+	return png, rects
+}
+
+// rectScript prints the rectangle of every element with a data-rect
+// attribute through dump(), which the profile's user.js turns on.
+const rectScript = `<script>
+for (const e of document.querySelectorAll("[data-rect]")) {
+  const r = e.getBoundingClientRect();
+  dump("SFRECT " + JSON.stringify(e.dataset.rect) + " " + r.x + " " + r.y + " " + r.width + " " +
+    r.height + "\n");
+}
+</script>`
+
+// render runs Firefox on html and returns the screenshot and what Firefox
+// printed.
+func render(t testing.TB, html string, width, height int) ([]byte, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no Firefox rendering")
 	}
@@ -69,23 +113,27 @@ func Screenshot(t testing.TB, html string, width, height int) []byte {
 	if err := os.Mkdir(profile, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	prefs := `user_pref("browser.dom.window.dump.enabled", true);` + "\n"
+	if err := os.WriteFile(filepath.Join(profile, "user.js"), []byte(prefs), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, firefox, "--headless", "--no-remote", "--profile", profile,
 		"--window-size="+strconv.Itoa(width)+","+strconv.Itoa(height),
 		"--screenshot", out, "file://"+page)
 	cmd.Env = append(os.Environ(), "HOME="+dir, "MOZ_CRASHREPORTER_DISABLE=1")
-	runGroup(t, cmd)
+	printed := runGroup(t, cmd)
 	png, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("firefox wrote no screenshot: %v", err)
 	}
-	return png
+	return png, printed
 }
 
 // runGroup runs cmd in its own process group and kills whatever of that
 // group is left once it exits, so no Firefox helper outlives the test.
-func runGroup(t testing.TB, cmd *exec.Cmd) {
+func runGroup(t testing.TB, cmd *exec.Cmd) string {
 	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -99,4 +147,5 @@ func runGroup(t testing.TB, cmd *exec.Cmd) {
 	if err != nil {
 		t.Fatalf("firefox screenshot: %v\n%s", err, outErr)
 	}
+	return string(outErr)
 }

@@ -1,0 +1,175 @@
+package ocr
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"strings"
+	"testing"
+
+	"github.com/screenfleet/screenfleet/internal/ocr/ocrtest"
+	"github.com/screenfleet/screenfleet/pkg/messages"
+)
+
+// cropLabels are the short labels of field case C07: words Tesseract's
+// automatic mode returns nothing for, and a code string.
+var cropLabels = []string{"OK", "Go", "Min", "Save", "Cancel", "FRS6HR45KS4"}
+
+// buttonTheme is how a page draws its buttons; empty is Firefox's own look.
+type buttonTheme struct {
+	name, page, button string
+}
+
+var (
+	firefoxButtons = buttonTheme{name: "firefox", page: "background:#fff"}
+	lightButtons   = buttonTheme{name: "light", page: "background:#fff",
+		button: "background:#f3f3f3;color:#1d1d1d;border:1px solid #b8b8b8;border-radius:4px;"}
+	darkButtons = buttonTheme{name: "dark", page: "background:#181a1f",
+		button: "background:#2b2f38;color:#e6e6e6;border:1px solid #4a4f5a;border-radius:4px;"}
+)
+
+// buttonPage lays out one row of cropLabels buttons per font size, each
+// button and its label's span marked for ScreenshotRects as "b/<size>/<i>"
+// and "t/<size>/<i>".
+func buttonPage(theme buttonTheme, sizes []int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<!doctype html><html><body style="margin:0;%s;font-family:sans-serif">`, theme.page)
+	for row, size := range sizes {
+		left := 20
+		for i, label := range cropLabels {
+			id := fmt.Sprintf("%d/%d", size, i)
+			fmt.Fprintf(&b, `<button data-rect="b/%s" style="position:absolute;left:%dpx;top:%dpx;`+
+				`font-size:%dpx;%s"><span data-rect="t/%s">%s</span></button>`,
+				id, left, 20+row*44, size, theme.button, id, label)
+			left += 20 + len(label)*size + 24
+		}
+	}
+	b.WriteString("</body></html>")
+	return b.String()
+}
+
+func decodePNG(t *testing.T, data []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func subImage(img image.Image, r ocrtest.Rect) image.Image {
+	return img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(r.X, r.Y, r.X+r.W, r.Y+r.H))
+}
+
+// lineText joins the line boxes' texts.
+func lineText(boxes []messages.Box) string {
+	return strings.Join(lineTexts(boxes), " ")
+}
+
+// C07: each button of the short-label page, cropped by its DOM rectangle
+// (border included) and recognised alone, reads exactly right in at least
+// 95% of the crops, at 12 to 16 px.
+func TestRecognizeImageShortLabelsC07(t *testing.T) {
+	sizes := []int{12, 13, 14, 15, 16}
+	shot, rects := ocrtest.ScreenshotRects(t, buttonPage(firefoxButtons, sizes), 900, 260)
+	frame := decodePNG(t, shot)
+	p := newTestPool(t, 1)
+	exact, total := 0, 0
+	for _, size := range sizes {
+		for i, label := range cropLabels {
+			r := rects[fmt.Sprintf("b/%d/%d", size, i)]
+			boxes, err := p.RecognizeImage(t.Context(), subImage(frame, r), CropOptions{})
+			if err != nil {
+				t.Fatalf("%q at %d px: %v", label, size, err)
+			}
+			total++
+			if got := lineText(boxes); got == label {
+				exact++
+			} else {
+				t.Logf("%q at %d px read as %q", label, size, got)
+			}
+		}
+	}
+	t.Logf("%d of %d crops exact", exact, total)
+	if exact*100 < 95*total {
+		t.Errorf("%d of %d crops read exactly, want at least 95%%", exact, total)
+	}
+}
+
+// A crop of a frame passed as a SubImage gives boxes in the frame's
+// coordinates, and the engine is left in the pool's own mode.
+func TestRecognizeImageFrameCoordinates(t *testing.T) {
+	shot := ocrtest.Screenshot(t, ocrtest.LoginPage, 480, 200)
+	frame := decodePNG(t, shot)
+	p := newTestPool(t, 1)
+	before, err := p.Recognize(t.Context(), shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := ocrtest.UserNameAt
+	crop := subImage(frame, ocrtest.Rect{X: at.X - 10, Y: at.Y - 8, W: at.W + 30, H: at.H + 12})
+	boxes, err := p.RecognizeImage(t.Context(), crop, CropOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertPhrase(t, boxes, "User name", at)
+	after, err := p.Recognize(t.Context(), shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lineText(after) != lineText(before) {
+		t.Errorf("full frame after a crop read %q, before %q", lineText(after), lineText(before))
+	}
+}
+
+func TestRecognizeImageBadRegion(t *testing.T) {
+	p := newTestPool(t, 1)
+	for _, tc := range []struct {
+		name string
+		img  image.Image
+		want string
+	}{
+		{"nil", nil, "bad image: no image"},
+		{"empty", image.NewGray(image.Rect(5, 5, 5, 9)), "bad image: empty region (5,5)-(5,9)"},
+		{"too wide", image.NewGray(image.Rect(0, 0, MaxSide+1, 1)),
+			"bad image: region of 8193x1 pixels exceeds 8192x8192"},
+	} {
+		_, err := p.RecognizeImage(t.Context(), tc.img, CropOptions{})
+		if !errors.Is(err, ErrBadImage) || err.Error() != tc.want {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A region with no ink is answered without a recognition: even a closed
+// pool's engines are not needed for it.
+func TestRecognizeImageBlankRegion(t *testing.T) {
+	p := newTestPool(t, 1)
+	blank := image.NewGray(image.Rect(0, 0, 120, 30))
+	for i := range blank.Pix {
+		blank.Pix[i] = 0xe9
+	}
+	engine := <-p.idle // every engine busy
+	defer func() { p.idle <- engine }()
+	boxes, err := p.RecognizeImage(t.Context(), blank, CropOptions{})
+	if err != nil || len(boxes) != 0 {
+		t.Fatalf("blank region: boxes %v, error %v; want none", boxes, err)
+	}
+}
+
+func TestPreparedToRegion(t *testing.T) {
+	p := &prepared{whole: image.Rect(0, 0, 100, 30), inner: image.Rect(2, 3, 98, 27), pad: 6, scale: 3}
+	for _, tc := range []struct{ in, want image.Rectangle }{
+		// (x/3 - 6 + 2): 18 -> 2, 59 -> ceil(59/3)=20 -> 16; y: 18 -> 3, 47 -> 16 -> 13.
+		{image.Rect(18, 18, 59, 47), image.Rect(2, 3, 16, 13)},
+		{image.Rect(0, 0, 600, 600), image.Rect(0, 0, 100, 30)}, // into the padding: clipped
+	} {
+		if got := p.toRegion(tc.in); got != tc.want {
+			t.Errorf("toRegion(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
