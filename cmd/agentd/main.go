@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/screenfleet/screenfleet/internal/agent"
+	"github.com/screenfleet/screenfleet/internal/agentauth"
 	"github.com/screenfleet/screenfleet/internal/daemon"
 	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -69,6 +70,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if o.cfg.Sandbox == "" {
 		return o, errors.New("--sandbox is required")
 	}
+	// Replies come to an inbox of this sandbox's own, the only one its NATS
+	// user may read under an auth callout (internal/agentauth). A refused
+	// login is retried like a lost server: the callout's dispatcher may be
+	// restarting.
+	o.cfg.NATSOptions = append(o.cfg.NATSOptions, nats.CustomInboxPrefix(agentauth.InboxPrefix(o.cfg.Sandbox)),
+		nats.IgnoreAuthErrorAbort())
 	if o.cfg.Display == "" {
 		return o, errors.New("--display is required when DISPLAY is not set")
 	}

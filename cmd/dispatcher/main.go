@@ -26,6 +26,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/agentauth"
 	"github.com/screenfleet/screenfleet/internal/dispatcher"
 	"github.com/screenfleet/screenfleet/internal/logging"
 	"github.com/screenfleet/screenfleet/internal/natsconn"
@@ -53,6 +54,8 @@ type options struct {
 	logFormat string
 	logLevel  string
 	tls       natsconn.TLS
+	auth      agentauth.Flags
+	authCfg   agentauth.Config // loaded from auth when auth.Enabled()
 }
 
 // run returns the exit code: 0 after a clean stop, 1 on failure, 2 for bad flags.
@@ -92,6 +95,13 @@ func serve(ctx context.Context, o options, log zerolog.Logger) error {
 		fmt.Printf("NATS_URL=%s\n", srv.ClientURL())
 		log.Info().Str("event", "nats_embedded").Str("url", srv.ClientURL()).Str("data_dir", o.dataDir).
 			Msg("embedded NATS server with JetStream")
+	}
+	if o.auth.Enabled() {
+		stopAuth, err := agentauth.Serve(o.auth.NATSURL, o.cfg.NATSOptions, o.authCfg, log)
+		if err != nil {
+			return err
+		}
+		defer stopAuth()
 	}
 	sbLog := logging.New("sandbox", o.logFormat, o.logLevel)
 	if o.runtime == "docker" {
@@ -185,11 +195,15 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "auto, json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.tls.AddFlags(fs)
+	o.auth.AddFlags(fs)
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("SF"))
 	if err != nil {
 		return o, err
 	}
 	if o.cfg.NATSOptions, err = o.tls.Options(); err != nil {
+		return o, err
+	}
+	if err := agentAuth(&o); err != nil {
 		return o, err
 	}
 	// The process runtime's agents read the same files, through SF_TLS_*.
@@ -210,6 +224,23 @@ func parseFlags(args []string) (options, error) {
 	}
 	o.process.AgentLogFormat = "json" // agent logs go to a file in the sandbox's work dir
 	return o, nil
+}
+
+// agentAuth loads the auth callout's secret and seed when its flags are
+// set, and has both runtimes give each agent its own NATS user.
+func agentAuth(o *options) error {
+	if !o.auth.Enabled() {
+		return nil
+	}
+	cfg, err := o.auth.Load()
+	if err != nil {
+		return err
+	}
+	cfg.Subjects = messages.NewSubjects(o.cfg.SubjectPrefix)
+	o.authCfg = cfg
+	creds := func(sandbox string) (string, string) { return sandbox, agentauth.Password(cfg.Secret, sandbox) }
+	o.process.AgentAuth, o.docker.AgentAuth = creds, creds
+	return nil
 }
 
 // dockerFlags declares the docker runtime's flags.

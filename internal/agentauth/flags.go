@@ -28,7 +28,8 @@ type Flags struct {
 func (f *Flags) AddFlags(fs flagSet) {
 	fs.StringVar(&f.SecretFile, "agent-secret-file", "",
 		"file holding the secret each agent's NATS password derives from (with --callout-nats-url)")
-	fs.StringVar(&f.Secret, "agent-secret", "", "the secret itself; prefer SF_AGENT_SECRET or --agent-secret-file")
+	fs.StringVar(&f.Secret, "agent-secret", "",
+		"the secret itself; prefer SF_AGENT_SECRET or --agent-secret-file")
 	fs.StringVar(&f.SeedFile, "callout-seed-file", "",
 		"file holding the account nkey seed (SA...) that signs agents' NATS users; "+
 			"nats.conf names its public key")

@@ -93,6 +93,9 @@ type DockerConfig struct {
 	StopGrace time.Duration
 	// Env is added to each container's environment (KEY=value).
 	Env []string
+	// AgentAuth, if set, gives each agent its own NATS user and password
+	// in place of those of the NATS URL.
+	AgentAuth AgentAuth
 }
 
 func (c *DockerConfig) setDefaults() {
@@ -299,6 +302,11 @@ func (d *Docker) containerConfig(spec Spec, sb *dockerSandbox) (*container.Confi
 	natsURL := d.cfg.NATSURL
 	if natsURL == "" {
 		natsURL = spec.NATSURL
+	}
+	// Like the VNC password, the agent's NATS password is readable by
+	// whoever may inspect the container through the Docker socket.
+	if natsURL, err = agentNATSURL(natsURL, d.cfg.AgentAuth, spec.ID); err != nil {
+		return nil, nil, err
 	}
 	env := append([]string{
 		"SF_SANDBOX=" + spec.ID,

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -142,6 +144,10 @@ func (p *Process) startAgent(sb *processSandbox, spec Spec) error {
 	}
 	defer logFile.Close() // the child holds its own descriptor
 
+	natsURL, err := agentNATSURL(spec.NATSURL, p.cfg.AgentAuth, spec.ID)
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(p.agentd,
 		"--sandbox", spec.ID,
 		"--display", sb.display.Display(),
@@ -154,8 +160,8 @@ func (p *Process) startAgent(sb *processSandbox, spec Spec) error {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The server URL goes in the environment, not the arguments: it may
 	// carry a password, and any local user can read a process's arguments.
-	cmd.Env = append(append(os.Environ(), "DISPLAY="+sb.display.Display(), "SF_NATS_URL="+spec.NATSURL),
-		p.cfg.Env...)
+	cmd.Env = append(append(withoutSecrets(os.Environ()), "DISPLAY="+sb.display.Display(),
+		"SF_NATS_URL="+natsURL), p.cfg.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true, // Stop signals the agent and the app it launched as one group
 		// If the dispatcher dies without Stop, SIGTERM lets agentd close the app.
@@ -166,6 +172,17 @@ func (p *Process) startAgent(sb *processSandbox, spec Spec) error {
 	}
 	sb.cmd = cmd
 	return nil
+}
+
+// withoutSecrets returns env without the dispatcher's auth callout
+// settings (internal/agentauth's flags), which would let an agent make
+// any sandbox's password. Shortcoming: an agent runs as the dispatcher's
+// user here, so it could still read the dispatcher's environment in /proc
+// or the secret's file; only the docker runtime keeps agents apart.
+func withoutSecrets(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "SF_AGENT_SECRET") || strings.HasPrefix(kv, "SF_CALLOUT_")
+	})
 }
 
 // processSandbox is one sandbox of the process runtime.
