@@ -59,3 +59,31 @@ func TestBoxesKeepsWideSymbolsAndUnscoredLines(t *testing.T) {
 		t.Fatalf("no words gave %+v", got)
 	}
 }
+
+// C07: Tesseract's TSV gives page, block, paragraph and line rows (levels
+// 1-4) with conf -1 and no text, and only word rows carry scores.
+// gosseract's GetBoundingBoxesVerbose walks words only, but rows shaped like
+// those must still make no box; a whitespace-only word is dropped; a word
+// scored -1 is kept and left out of its line's score, which comes from its
+// word rows only; a correct word scored 0 is kept and counts as 0.
+func TestBoxesTSVRowsC07(t *testing.T) {
+	words := []gosseract.BoundingBox{
+		word("", -1, 0, 0, 640, 400, 0, 0, 0),  // level 1: the page
+		word("", -1, 40, 40, 200, 60, 1, 0, 0), // level 2: a block
+		word("", -1, 40, 40, 200, 60, 1, 1, 0), // level 3: a paragraph
+		word("", -1, 40, 40, 200, 20, 1, 1, 1), // level 4: a line
+		word("Save", 0, 40, 40, 40, 14, 1, 1, 1),
+		word("\t ", 91, 84, 40, 6, 14, 1, 1, 1),
+		word("as", -1, 92, 43, 16, 11, 1, 1, 1),
+		word("draft", 80, 112, 40, 40, 14, 1, 1, 1),
+	}
+	want := []messages.Box{
+		{X: 40, Y: 40, W: 112, H: 14, Text: "Save as draft", Class: "text", Conf: 0.4, Level: "line", Line: 1},
+		{X: 40, Y: 40, W: 40, H: 14, Text: "Save", Class: "text", Conf: 0, Level: "word", Line: 1},
+		{X: 92, Y: 43, W: 16, H: 11, Text: "as", Class: "text", Conf: 0, Level: "word", Line: 1},
+		{X: 112, Y: 40, W: 40, H: 14, Text: "draft", Class: "text", Conf: 0.8, Level: "word", Line: 1},
+	}
+	if got := Boxes(words); !reflect.DeepEqual(got, want) {
+		t.Fatalf("boxes:\n%+v\nwant:\n%+v", got, want)
+	}
+}

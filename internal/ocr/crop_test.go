@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,21 +31,37 @@ var (
 		button: "background:#2b2f38;color:#e6e6e6;border:1px solid #4a4f5a;border-radius:4px;"}
 )
 
+// themeLabels are the labels of field case C08: C07's short ones and
+// longer UI phrases.
+var themeLabels = append(slices.Clone(cropLabels), "Sign in", "User name", "Search", "Settings",
+	"Open file", "Next", "Back", "Delete", "Apply", "Close")
+
 // buttonPage lays out one row of cropLabels buttons per font size, each
 // button and its label's span marked for ScreenshotRects as "b/<size>/<i>"
 // and "t/<size>/<i>".
 func buttonPage(theme buttonTheme, sizes []int) string {
+	return labelPage(theme, sizes, cropLabels, 900)
+}
+
+// labelPage lays out labels as buttons, rows of them per font size, wrapped
+// at width pixels.
+func labelPage(theme buttonTheme, sizes []int, labels []string, width int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<!doctype html><html><body style="margin:0;%s;font-family:sans-serif">`, theme.page)
-	for row, size := range sizes {
+	top := 20
+	for _, size := range sizes {
 		left := 20
-		for i, label := range cropLabels {
+		for i, label := range labels {
+			if next := left + len(label)*size + 24; next > width {
+				left, top = 20, top+44
+			}
 			id := fmt.Sprintf("%d/%d", size, i)
 			fmt.Fprintf(&b, `<button data-rect="b/%s" style="position:absolute;left:%dpx;top:%dpx;`+
 				`font-size:%dpx;%s"><span data-rect="t/%s">%s</span></button>`,
-				id, left, 20+row*44, size, theme.button, id, label)
+				id, left, top, size, theme.button, id, label)
 			left += 20 + len(label)*size + 24
 		}
+		top += 44
 	}
 	b.WriteString("</body></html>")
 	return b.String()
@@ -171,5 +188,109 @@ func TestPreparedToRegion(t *testing.T) {
 		if got := p.toRegion(tc.in); got != tc.want {
 			t.Errorf("toRegion(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// C08: the same labels on light and dark buttons at 11 and 16 px, each
+// button cropped by its DOM rectangle: recall differs by at most 5 points
+// between the four variants, and every label found has its box's centre
+// within 2 px of its text's DOM rectangle's centre, in the page's (the
+// screen's) coordinates.
+func TestRecognizeImageThemesAndSizesC08(t *testing.T) {
+	p := newTestPool(t, 1)
+	sizes := []int{11, 16}
+	recall := map[string]float64{}
+	for _, theme := range []buttonTheme{lightButtons, darkButtons} {
+		shot, rects := ocrtest.ScreenshotRects(t, labelPage(theme, sizes, themeLabels, 760), 800, 400)
+		frame := decodePNG(t, shot)
+		for _, size := range sizes {
+			variant := fmt.Sprintf("%s/%dpx", theme.name, size)
+			found := 0
+			for i, label := range themeLabels {
+				id := fmt.Sprintf("%d/%d", size, i)
+				boxes, err := p.RecognizeImage(t.Context(), subImage(frame, rects["b/"+id]), CropOptions{})
+				if err != nil {
+					t.Fatalf("%s %q: %v", variant, label, err)
+				}
+				if got := lineText(boxes); got != label {
+					t.Logf("%s: %q read as %q", variant, label, got)
+					continue
+				}
+				found++
+				assertCentred(t, variant, label, boxes, rects["t/"+id])
+			}
+			recall[variant] = 100 * float64(found) / float64(len(themeLabels))
+		}
+	}
+	t.Logf("recall (%%): %v", recall)
+	lo, hi := 100.0, 0.0
+	for _, r := range recall {
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	if hi-lo > 5 {
+		t.Errorf("recall ranges from %.1f%% to %.1f%% between variants, want within 5 points: %v", lo, hi, recall)
+	}
+}
+
+// assertCentred checks that the one line box among boxes has its centre
+// within 2 px of text's.
+func assertCentred(t *testing.T, variant, label string, boxes []messages.Box, text ocrtest.Rect) {
+	t.Helper()
+	for _, b := range boxes {
+		if b.Level != LevelLine {
+			continue
+		}
+		// Centres in half pixels, so odd sizes do not round.
+		dx := (2*b.X + b.W) - (2*text.X + text.W)
+		dy := (2*b.Y + b.H) - (2*text.Y + text.H)
+		if dx < -4 || dx > 4 || dy < -4 || dy > 4 {
+			t.Errorf("%s %q: box %+v centred (%.1f, %.1f) px from its DOM text %+v", variant, label, b,
+				float64(dx)/2, float64(dy)/2, text)
+		}
+	}
+}
+
+// C08 on a drawn region: a dark button with a 1 px border and two lines of
+// light "ink" is trimmed inside its border, seen as light on dark, and its
+// 8 px lines are tripled; without the border, on white, nothing is trimmed
+// or inverted.
+func TestAnalyseRegion(t *testing.T) {
+	fill := func(g *image.Gray, r image.Rectangle, v uint8) {
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				g.Pix[g.PixOffset(x, y)] = v
+			}
+		}
+	}
+	dark := image.NewGray(image.Rect(0, 0, 100, 40))
+	fill(dark, dark.Rect, 90)                   // border
+	fill(dark, image.Rect(1, 1, 99, 39), 40)    // background
+	fill(dark, image.Rect(20, 8, 60, 16), 230)  // line 1
+	fill(dark, image.Rect(20, 22, 70, 30), 230) // line 2
+	want := region{inner: image.Rect(2, 2, 98, 38), bg: 40, ink: 230, invert: true, glyph: 8, lines: 2,
+		crisp: true}
+	if got := analyse(dark); got != want {
+		t.Errorf("dark region: %+v, want %+v", got, want)
+	}
+	if s := upscale(8, want.inner, CropOptions{}.withDefaults()); s != 3 {
+		t.Errorf("8 px text scaled %d times, want 3", s)
+	}
+	// Prepared: (96+2*6)x(36+2*6) pixels tripled, white padding, black ink;
+	// the ink's first pixel (20, 8) lands at ((20-2+6)*3, (8-2+6)*3).
+	out := prepare(dark, CropOptions{}.withDefaults()).img.greyImage()
+	if out.Rect != image.Rect(0, 0, 324, 144) || out.GrayAt(0, 0).Y != 255 || out.GrayAt(73, 37).Y != 0 ||
+		out.GrayAt(71, 35).Y != 255 {
+		t.Errorf("prepared dark region: %v, corner %d, ink %d, before the ink %d", out.Rect,
+			out.GrayAt(0, 0).Y, out.GrayAt(73, 37).Y, out.GrayAt(71, 35).Y)
+	}
+	light := image.NewGray(image.Rect(0, 0, 100, 40))
+	fill(light, light.Rect, 255)
+	fill(light, image.Rect(20, 8, 60, 24), 0)
+	want = region{inner: light.Rect, bg: 255, ink: 0, glyph: 16, lines: 1, crisp: true}
+	if got := analyse(light); got != want {
+		t.Errorf("light region: %+v, want %+v", got, want)
+	}
+	if s := upscale(16, want.inner, CropOptions{}.withDefaults()); s != 1 {
+		t.Errorf("16 px text scaled %d times, want 1", s)
 	}
 }

@@ -29,18 +29,11 @@ func prepare(g *image.Gray, opts CropOptions) *prepared {
 	}
 	p := &prepared{whole: g.Rect, inner: r.inner, pad: opts.Pad, lines: r.lines,
 		scale: upscale(r.glyph, r.inner, opts)}
-	var flip uint8
-	if r.invert && !opts.KeepPolarity {
-		flip = 0xff // v ^ 0xff is 255 - v
-	}
 	sc := p.scale
 	w, h := (r.inner.Dx()+2*p.pad)*sc, (r.inner.Dy()+2*p.pad)*sc
 	p.img = newSpixGrey(w, h)
-	p.img.fill(r.bg ^ flip)
-	src := g.SubImage(r.inner).(*image.Gray)
-	if flip != 0 {
-		src = inverted(src)
-	}
+	src, bg := levels(g.SubImage(r.inner).(*image.Gray), r, !opts.KeepPolarity)
+	p.img.fill(bg)
 	if sc == 1 || r.crisp {
 		scaleNearest(p.img, src, sc, p.pad*sc)
 	} else {
@@ -76,16 +69,37 @@ func (p *prepared) toRegion(b image.Rectangle) image.Rectangle {
 	return r.Intersect(p.whole)
 }
 
-// inverted returns a copy of g with every level v turned into 255 - v.
-func inverted(g *image.Gray) *image.Gray {
+// levels returns a copy of g with its background made white and its
+// strongest ink black, inverted first when the text is lighter than the
+// background and invert allows: dark-theme text then reaches Tesseract as
+// the same black on white as light-theme text. Without the stretch, 11 px
+// "FRS6HR45KS4" on a dark button, inverted, read as "FRS6GHR45KS4" (C08).
+// It returns the copy and the level the background became.
+func levels(g *image.Gray, r region, invert bool) (*image.Gray, uint8) {
+	var flip uint8
+	if r.invert && invert {
+		flip = 0xff // v ^ 0xff is 255 - v
+	}
+	bg, ink := r.bg^flip, r.ink^flip
+	var lut [256]uint8
+	for v := range lut {
+		switch {
+		case bg > ink:
+			lut[v] = uint8(min(255, max(0, (v-int(ink))*255/int(bg-ink))))
+		case bg < ink: // light text kept as it is: stretched the other way
+			lut[v] = uint8(min(255, max(0, (v-int(bg))*255/int(ink-bg))))
+		default:
+			lut[v] = uint8(v)
+		}
+	}
 	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx(), g.Rect.Dy()))
 	for y := 0; y < out.Rect.Dy(); y++ {
 		row := g.Pix[g.PixOffset(g.Rect.Min.X, g.Rect.Min.Y+y):]
 		for x := range out.Rect.Dx() {
-			out.Pix[y*out.Stride+x] = ^row[x]
+			out.Pix[y*out.Stride+x] = lut[row[x]^flip]
 		}
 	}
-	return out
+	return out, lut[r.bg^flip]
 }
 
 // scaleNearest writes src, each pixel repeated s times each way, into dst

@@ -36,6 +36,7 @@ const (
 type region struct {
 	inner  image.Rectangle // the crop without its border lines, in grey's coordinates
 	bg     uint8           // background grey level inside inner
+	ink    uint8           // the grey level of inner farthest from bg
 	invert bool            // the text is lighter than the background
 	glyph  int             // median height of the text lines' ink, in pixels; 0 when no ink
 	lines  int             // how many text lines (ink row runs) inner holds
@@ -94,6 +95,7 @@ func analyse(g *image.Gray) region {
 	r.bg = mode(g, r.inner)
 	thr := inkThreshold(g, r.inner, r.bg)
 	var inkSum, inkN, midN int
+	r.ink = r.bg
 	rows := make([]bool, r.inner.Dy())
 	for y := r.inner.Min.Y; y < r.inner.Max.Y; y++ {
 		line := g.Pix[y*g.Stride+r.inner.Min.X : y*g.Stride+r.inner.Max.X]
@@ -101,6 +103,9 @@ func analyse(g *image.Gray) region {
 			d := diff(v, r.bg)
 			switch {
 			case d > thr:
+				if d > diff(r.ink, r.bg) {
+					r.ink = v
+				}
 				inkSum += int(v)
 				inkN++
 				rows[y-r.inner.Min.Y] = true
