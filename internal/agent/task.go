@@ -99,10 +99,19 @@ func (a *agent) execute(ctx context.Context, r *run) ([]string, error) {
 	return s.runSteps(ctx, a, r)
 }
 
-// runSteps runs the steps in order, reporting each, until one fails.
+// runSteps runs the steps in order, reporting each, until one fails. A
+// step after which the app shows Firefox's crash page fails, whatever it
+// was, with messages.CodeSandboxFailed (C21).
 func (s *session) runSteps(ctx context.Context, a *agent, r *run) ([]string, error) {
 	for i := range s.task.Steps {
 		res, err := s.runStep(ctx, i)
+		// Known shortcoming: the page is looked for only once a step has
+		// ended, so a step waiting for its target on a crashed tab runs to
+		// its timeout first; checking on every look belongs in the
+		// perceiver, which is being reworked for speed (issue 8).
+		if crashed := errIfCrashed(s.see.boxes); crashed != nil {
+			err, res.OK = crashed, false
+		}
 		if err != nil {
 			err = s.failure(ctx, i, err)
 			res.Error = err.Error()

@@ -171,6 +171,14 @@ func (d *Dispatcher) onProgress(ctx context.Context, a *attemptRun, p messages.P
 	if code == messages.CodeOK {
 		code = messages.CodeInternal
 	}
+	if code == messages.CodeSandboxFailed {
+		// The agent found its sandbox unusable (a display it cannot open,
+		// the app on Firefox's crash page: C21): another sandbox may do.
+		a.log.Warn().Str("event", "sandbox_unusable").Str("error", p.Error).
+			Msg("agent reports its sandbox unusable; retrying the task in a new one")
+		res := retry(errors.New(p.Error))
+		return &res
+	}
 	res := attemptResult{kind: resultFinal, state: messages.StateFailed, code: code,
 		err: errors.New(p.Error), seen: p.Seen}
 	return &res

@@ -23,6 +23,9 @@ const (
 	agentHang   behaviour = "hang"   // first step, then nothing until stopped
 	agentRefuse behaviour = "refuse" // declines the assignment
 	agentSilent behaviour = "silent" // never subscribes for assignments
+	// agentCrashed: first step, then a sandbox failure, as agentd reports
+	// its app on Firefox's tab crash page (C21).
+	agentCrashed behaviour = "crashed"
 )
 
 // fakeRuntime starts sandboxes whose agent is a goroutine speaking our own
@@ -174,6 +177,9 @@ func (s *fakeSandbox) run(a messages.Assignment, b behaviour) {
 	case agentFail:
 		s.report(a, messages.Progress{Done: true, Code: messages.CodeTargetNotFound,
 			Error: `target text "Nope" not found`, Seen: []string{"Sign in", "Cancel"}})
+	case agentCrashed:
+		s.report(a, messages.Progress{Done: true, Code: messages.CodeSandboxFailed,
+			Error: `step 1 (wait_for text "Sign in"): the app shows Firefox's tab crash page`})
 	case agentDie:
 		s.end(errors.New("agentd exited with status 2"))
 	case agentHang:

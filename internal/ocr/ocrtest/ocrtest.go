@@ -93,9 +93,23 @@ for (const e of document.querySelectorAll("[data-rect]")) {
 }
 </script>`
 
+// ScreenshotURL is Screenshot of a URL Firefox loads itself, such as
+// about:tabcrashed.
+func ScreenshotURL(t testing.TB, url string, width, height int) []byte {
+	t.Helper()
+	png, _ := renderURL(t, url, "", width, height)
+	return png
+}
+
 // render runs Firefox on html and returns the screenshot and what Firefox
 // printed.
 func render(t testing.TB, html string, width, height int) ([]byte, string) {
+	t.Helper()
+	return renderURL(t, "", html, width, height)
+}
+
+// renderURL renders url, or html when url is empty.
+func renderURL(t testing.TB, url, html string, width, height int) ([]byte, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no Firefox rendering")
@@ -106,8 +120,11 @@ func render(t testing.TB, html string, width, height int) ([]byte, string) {
 	}
 	dir := t.TempDir()
 	page, out := filepath.Join(dir, "page.html"), filepath.Join(dir, "shot.png")
-	if err := os.WriteFile(page, []byte(html), 0o600); err != nil {
-		t.Fatal(err)
+	if url == "" {
+		url = "file://" + page
+		if err := os.WriteFile(page, []byte(html), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	profile := filepath.Join(dir, "profile")
 	if err := os.Mkdir(profile, 0o700); err != nil {
@@ -121,7 +138,7 @@ func render(t testing.TB, html string, width, height int) ([]byte, string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, firefox, "--headless", "--no-remote", "--profile", profile,
 		"--window-size="+strconv.Itoa(width)+","+strconv.Itoa(height),
-		"--screenshot", out, "file://"+page)
+		"--screenshot", out, url)
 	cmd.Env = append(os.Environ(), "HOME="+dir, "MOZ_CRASHREPORTER_DISABLE=1")
 	printed := runGroup(t, cmd)
 	png, err := os.ReadFile(out)
