@@ -60,7 +60,7 @@ func run(args []string) int {
 var configs = []struct {
 	name       string
 	fullFrames bool
-}{{"baseline (full frame, PNG)", true}, {"fast (changed bands only)", false}}
+}{{"baseline (full frame, PNG)", true}, {"fast (changed regions only, sfraw)", false}}
 
 func bench(ctx context.Context, o options) error {
 	dir, err := os.MkdirTemp("", "sf-steps-")

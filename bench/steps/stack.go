@@ -78,8 +78,13 @@ func measure(ctx context.Context, o options, dir, agentd string, fullFrames bool
 		return nil, err
 	}
 	defer func() { _ = w.Stop(context.WithoutCancel(ctx)) }()
+	// The baseline's agents send PNG, the fast ones their default (sfraw).
+	var env []string
+	if fullFrames {
+		env = []string{"SF_FRAME_CODEC=" + messages.CodecPNG}
+	}
 	rt, err := sandbox.NewProcess(sandbox.ProcessConfig{AgentdPath: agentd,
-		WorkRoot: filepath.Join(dir, "sandboxes")}, log)
+		WorkRoot: filepath.Join(dir, "sandboxes"), Env: env}, log)
 	if err != nil {
 		return nil, err
 	}

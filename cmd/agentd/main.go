@@ -56,6 +56,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		"prefix of every NATS subject")
 	fs.DurationVar(&o.cfg.InferTimeout, "infer-timeout", agent.DefaultInferTimeout,
 		"timeout of one inference request")
+	fs.StringVar(&o.cfg.FrameCodec, "frame-codec", messages.CodecRaw,
+		"how frames are encoded: sfraw (zstd-compressed pixels) or png")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", "127.0.0.1:0",
 		"address of /metrics, /healthz and /readyz (empty: off)")
 	o.log.AddFlags(fs)

@@ -12,7 +12,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"image"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/internal/natsconn"
-	"github.com/screenfleet/screenfleet/pkg/capture"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -49,7 +47,7 @@ type agent struct {
 	subjects messages.Subjects
 	metrics  *metrics
 	infer    *inferClient
-	encode   func(image.Image) ([]byte, error)
+	encode   frameEncoder
 	ready    atomic.Bool
 
 	mu       sync.Mutex // guards current and stopping
@@ -80,7 +78,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	a := &agent{cfg: cfg, log: log.With().Str("sandbox", cfg.Sandbox).Logger(),
-		subjects: messages.NewSubjects(cfg.SubjectPrefix), metrics: m, encode: capture.EncodePNG}
+		subjects: messages.NewSubjects(cfg.SubjectPrefix), metrics: m}
+	if a.encode, err = newFrameEncoder(cfg.FrameCodec); err != nil {
+		return err
+	}
 	if err := a.connect(); err != nil {
 		return err
 	}

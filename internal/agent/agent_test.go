@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/png"
+	_ "image/png" // the agent can send PNG frames
 	"io"
 	"net/http"
 	"reflect"
@@ -22,6 +22,7 @@ import (
 	"github.com/screenfleet/screenfleet/internal/logging"
 	"github.com/screenfleet/screenfleet/pkg/actuate"
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	_ "github.com/screenfleet/screenfleet/pkg/rawframe" // and sfraw frames, by default
 )
 
 // fakeScreen is a display whose pixels change with every action: the first
@@ -115,7 +116,7 @@ func startWorker(t *testing.T, nc *nats.Conn, scene func(img image.Image) []mess
 			t.Errorf("worker: %v", err)
 			return
 		}
-		img, err := png.Decode(bytes.NewReader(f.Data))
+		img, _, err := image.Decode(bytes.NewReader(f.Data))
 		if err != nil {
 			t.Errorf("worker: %v", err)
 			return

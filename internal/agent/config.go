@@ -46,6 +46,10 @@ type Config struct {
 	// HTTPAddr is where /metrics, /healthz and /readyz are served; empty
 	// serves nothing.
 	HTTPAddr string
+	// FrameCodec is how frames are encoded: messages.CodecRaw (the
+	// default: zstd-compressed pixels, about a millisecond) or
+	// messages.CodecPNG (about ten, for backends that read only images).
+	FrameCodec string
 	// Registry receives the agent's metrics; nil means a fresh registry.
 	Registry *prometheus.Registry
 	// OpenScreen and OpenInput open the display for a task; nil means
@@ -92,6 +96,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.InferTimeout <= 0 {
 		cfg.InferTimeout = DefaultInferTimeout
+	}
+	switch cfg.FrameCodec {
+	case "":
+		cfg.FrameCodec = messages.CodecRaw
+	case messages.CodecRaw, messages.CodecPNG:
+	default:
+		return cfg, fmt.Errorf("agent: frame codec %q: want %s or %s", cfg.FrameCodec, messages.CodecRaw,
+			messages.CodecPNG)
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

@@ -8,18 +8,39 @@ import (
 	"time"
 
 	"github.com/screenfleet/screenfleet/internal/regions"
+	"github.com/screenfleet/screenfleet/pkg/capture"
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	"github.com/screenfleet/screenfleet/pkg/rawframe"
 )
 
 const (
 	// settleInterval spaces the captures that wait for the screen to settle
-	// after an action; a capture costs well under a millisecond to 3 ms.
+	// after an action when the display reports no changes (no DAMAGE); a
+	// capture costs well under a millisecond to 3 ms.
 	settleInterval = 20 * time.Millisecond
 	// settleQuiet is how long the screen must stay the same after its last
-	// change to count as settled: an animation in Firefox on two busy cores
-	// repaints less often than every 40 ms, so two identical captures 40 ms
-	// apart were seen mid-animation (test/e2e TestSettleWaitsForRedrawing).
+	// change to count as settled when it is watched by capturing: an
+	// animation in Firefox on two busy cores repaints less often than every
+	// 40 ms, so two identical captures 40 ms apart were seen mid-animation
+	// (test/e2e TestSettleWaitsForRedrawing).
 	settleQuiet = 100 * time.Millisecond
+	// settleMinQuiet is the shortest quiet that counts as settled when the
+	// display reports its repaints (DAMAGE): a click's feedback is one
+	// repaint, and 40 ms of nothing after it is more than two frames of a
+	// 60 Hz animation, whose next repaint would have come by then.
+	settleMinQuiet = 40 * time.Millisecond
+	// settleGapFactor times the longest gap between two repaints seen since
+	// the action is the quiet asked for after the last one: an animation
+	// that repaints every 60 ms on a loaded machine is waited out (180 ms of
+	// quiet), a single repaint is not waited on for long.
+	settleGapFactor = 3
+	// settleEarly divides that quiet: after quiet/settleEarly with no change
+	// the next frame may be captured, and is used once the rest has passed
+	// unchanged too, so the analysis runs during the rest of the quiet.
+	settleEarly = 2
+	// settleMaxQuiet caps that quiet: a page repainting once every second
+	// (a clock) is not an animation to wait out.
+	settleMaxQuiet = 400 * time.Millisecond
 	// settleReact is how long an action that has not changed the screen yet
 	// is waited for: a click shows after 10–16 ms (p99 42 ms) when the
 	// machine is idle, but with the e2e suite's six Firefoxes on two cores
@@ -27,11 +48,17 @@ const (
 	// action that changes nothing on screen pays all of it.
 	settleReact = 500 * time.Millisecond
 	// settleMax bounds that wait, for screens that never settle (a spinner,
-	// a blinking caret): perception then goes ahead on the newest frame.
+	// a blinking caret): perception then goes ahead on the newest frame,
+	// marked unsettled.
 	settleMax = 1500 * time.Millisecond
 	// pollInterval spaces captures while the screen shows the same pixels
-	// as the frame last analysed; nothing is sent for inference then.
+	// as the frame last analysed; nothing is sent for inference then. With
+	// DAMAGE, a repaint ends the wait early.
 	pollInterval = 100 * time.Millisecond
+	// maxRelooks bounds how often one look analyses the screen again
+	// because it changed during the analysis: a blinking caret costs one
+	// more at most, a spinner cannot hold a step forever.
+	maxRelooks = 2
 )
 
 // perceiver captures the screen of one task and asks the model's workers
@@ -43,15 +70,22 @@ const (
 // before the next frame is taken.
 type perceiver struct {
 	screen  Screen
+	changes *capture.Changes // nil: the screen is watched by capturing
 	infer   *inferClient
 	metrics *metrics
-	encode  func(image.Image) ([]byte, error)
+	encode  frameEncoder
 	model   string
 	subject string
 	base    messages.Frame // sandbox and task of every frame
 
 	seq        uint64 // sequence of the last frame sent
 	lastAction uint64 // sequence of the last action done
+	mark       uint64 // count of screen changes before the last action
+	unsettled  bool   // the screen had not settled when the last settle ended
+	// pending is the rest of a settle's quiet still owed: the next frame is
+	// captured after part of it and used only if the rest passes with no
+	// change. Nil when nothing is owed.
+	pending *quietWait
 
 	img      *image.RGBA // capture buffer
 	settle2  *image.RGBA // second buffer for settle
@@ -65,38 +99,101 @@ type perceiver struct {
 	frames int // frames looked at since resetFrames
 }
 
-func newPerceiver(screen Screen, infer *inferClient, m *metrics, encode func(image.Image) ([]byte, error),
+func newPerceiver(screen Screen, infer *inferClient, m *metrics, encode frameEncoder,
 	model, subject string, base messages.Frame) *perceiver {
 	w, h := screen.Size()
-	return &perceiver{screen: screen, infer: infer, metrics: m, encode: encode, model: model,
+	var changes *capture.Changes
+	if c, ok := screen.(interface{ Changes() *capture.Changes }); ok {
+		changes = c.Changes()
+	}
+	return &perceiver{screen: screen, changes: changes, infer: infer, metrics: m, encode: encode, model: model,
 		subject: subject, base: base, img: image.NewRGBA(image.Rect(0, 0, w, h))}
 }
 
 // look captures the screen and returns the boxes on it, in display
 // coordinates. fresh is false when the screen had not changed since the
 // last analysed frame and that frame's boxes were returned again.
+//
+// When the screen changed while a frame was being analysed (it may have
+// been caught mid-redraw by a settle that ended too soon, or ran out), the
+// screen is given time to settle and looked at again, up to maxRelooks
+// times, so a half-drawn page's boxes are not acted on when a newer screen
+// exists.
 func (p *perceiver) look(ctx context.Context) (boxes []messages.Box, fresh bool, err error) {
-	if err := p.capture(ctx, p.img); err != nil {
-		return nil, false, err
+	for relooks := 0; ; relooks++ {
+		var n uint64
+		if p.changes != nil {
+			n, _ = p.changes.Last()
+		}
+		if err := p.capture(ctx, p.img); err != nil {
+			return nil, false, err
+		}
+		p.frames++
+		if p.analysed && p.seenAt == p.lastAction && bytes.Equal(p.img.Pix, p.lastPix) {
+			return p.boxes, false, nil
+		}
+		boxes, err = p.analyse(ctx, p.img)
+		if err != nil {
+			return nil, false, err
+		}
+		p.lastPix = append(p.lastPix[:0], p.img.Pix...)
+		p.analysed, p.seenAt, p.boxes, p.boxesSeq = true, p.lastAction, boxes, p.seq
+		unsettled := p.unsettled
+		p.unsettled = false
+		if relooks == maxRelooks {
+			p.pending = nil
+			return boxes, true, nil
+		}
+		changed, err := p.changedSince(ctx, n, unsettled)
+		if err != nil || !changed {
+			return boxes, true, ignoreCtx(ctx, err)
+		}
 	}
-	p.frames++
-	if p.analysed && p.seenAt == p.lastAction && bytes.Equal(p.img.Pix, p.lastPix) {
-		return p.boxes, false, nil
+}
+
+// changedSince reports whether the screen changed after its n-th reported
+// change, which came before the frame just analysed was captured: at once
+// when it changed during the analysis, else after waiting out what is left
+// of the last settle's quiet. A changed screen is then given time to
+// settle. Where the display reports no changes, it reports whether an
+// unsettled frame differs from the screen now.
+func (p *perceiver) changedSince(ctx context.Context, n uint64, unsettled bool) (bool, error) {
+	if p.changes == nil {
+		if !unsettled {
+			return false, nil
+		}
+		if p.settle2 == nil {
+			p.settle2 = image.NewRGBA(p.img.Rect)
+		}
+		if err := p.capture(ctx, p.settle2); err != nil {
+			return false, err
+		}
+		return !bytes.Equal(p.settle2.Pix, p.lastPix), nil
 	}
-	boxes, err = p.analyse(ctx, p.img)
-	if err != nil {
-		return nil, false, err
+	until := time.Now()
+	if p.pending != nil {
+		// A change after the settle but before the capture counts too.
+		n, until = min(n, p.pending.n), p.pending.last.Add(p.pending.quiet)
+		p.pending = nil
 	}
-	p.lastPix = append(p.lastPix[:0], p.img.Pix...)
-	p.analysed, p.seenAt, p.boxes, p.boxesSeq = true, p.lastAction, boxes, p.seq
-	return boxes, true, nil
+	start := time.Now()
+	_, _, changed, err := p.changes.Wait(ctx, n, until)
+	if err != nil || !changed {
+		if until.After(start) {
+			p.metrics.observe(stageSettle, start)
+		}
+		return false, err
+	}
+	err = p.settleChanges(ctx, n, start, 0)
+	p.metrics.observe(stageSettle, start)
+	return true, err
 }
 
 // analyse encodes img as a frame, sends it for inference and maps the boxes
 // back to display coordinates.
 func (p *perceiver) analyse(ctx context.Context, img *image.RGBA) ([]messages.Box, error) {
 	start := time.Now()
-	data, err := p.encode(img)
+	data, err := p.encode.encode(img)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", messages.ErrInternal, err)
 	}
@@ -108,7 +205,8 @@ func (p *perceiver) analyse(ctx context.Context, img *image.RGBA) ([]messages.Bo
 	p.seq++
 	f := p.base
 	f.V, f.Seq, f.CapturedAt, f.LastAction = messages.Version, p.seq, start.UnixNano(), p.lastAction
-	f.Codec, f.Data, f.Scale, f.Tiles = messages.CodecPNG, data, 1, tiles
+	f.Codec, f.Data, f.Scale, f.Tiles = p.encode.codec, data, 1, tiles
+	f.Unsettled = p.unsettled
 	f.Width, f.Height = img.Rect.Dx(), img.Rect.Dy()
 	f.DisplayW, f.DisplayH = p.screen.Size()
 	payload, err := messages.Encode(&f)
@@ -142,28 +240,123 @@ func (p *perceiver) capture(ctx context.Context, dst *image.RGBA) error {
 	return nil
 }
 
-// acted records that an action was done and waits for the screen to settle:
-// captures every settleInterval until the screen has stayed the same for
-// settleQuiet after a change (or for settleReact when nothing changed), or
-// settleMax has passed, or ctx ends. Only a failing capture is an error.
+// frameEncoder encodes frames in one codec.
+type frameEncoder struct {
+	codec  string
+	encode func(*image.RGBA) ([]byte, error)
+}
+
+// newFrameEncoder returns the encoder of codec, messages.CodecRaw or
+// messages.CodecPNG.
+func newFrameEncoder(codec string) (frameEncoder, error) {
+	if codec == messages.CodecPNG {
+		return frameEncoder{codec: codec, encode: func(img *image.RGBA) ([]byte, error) {
+			return capture.EncodePNG(img)
+		}}, nil
+	}
+	enc, err := rawframe.NewEncoder()
+	if err != nil {
+		return frameEncoder{}, err
+	}
+	return frameEncoder{codec: messages.CodecRaw, encode: func(img *image.RGBA) ([]byte, error) {
+		return enc.Encode(img), nil
+	}}, nil
+}
+
+// acting notes how many changes the screen had reported before an action,
+// so that the settle after it counts the repaints the action caused even
+// when they came before the action returned.
+func (p *perceiver) acting() {
+	if p.changes != nil {
+		p.mark, _ = p.changes.Last()
+	}
+}
+
+// acted records that an action was done and waits for the screen to settle
+// (see settleChanges, or settlePolling where the display reports no
+// changes). A screen still changing when settleMax has passed marks the
+// next frame unsettled. Only a failing capture is an error.
 func (p *perceiver) acted(ctx context.Context) error {
 	p.lastAction++
 	start := time.Now()
 	defer p.metrics.observe(stageSettle, start)
+	if p.changes != nil {
+		return ignoreCtx(ctx, p.settleChanges(ctx, p.mark, start, settleReact))
+	}
+	settled, err := p.settlePolling(ctx, start)
+	p.unsettled = !settled
+	return ignoreCtx(ctx, err)
+}
+
+// quietWait is a settle's state: the count of the screen's last change, when
+// it came, and how long the screen must then stay unchanged.
+type quietWait struct {
+	n     uint64
+	last  time.Time
+	quiet time.Duration
+}
+
+// settleChanges waits, from start, for the screen to stop changing after
+// its n-th reported change: for react when nothing has changed since, else
+// until no change has come for settleEarly of the quiet that the gaps
+// between the repaints ask for (at least settleMinQuiet, settleGapFactor
+// times the longest gap seen, at most settleMaxQuiet). The rest of that
+// quiet is left pending: look captures the next frame at once and waits it
+// out while the frame is analysed, so the frame is used only when the
+// screen was unchanged for the whole quiet around its capture. A screen
+// still changing at settleMax marks the next frame unsettled. It captures
+// nothing.
+func (p *perceiver) settleChanges(ctx context.Context, n uint64, start time.Time, react time.Duration) error {
+	bound := start.Add(settleMax)
+	w := quietWait{n: n, quiet: settleMinQuiet}
+	gap := time.Duration(0)
+	p.pending, p.unsettled = nil, false
+	for {
+		until := start.Add(react)
+		if !w.last.IsZero() {
+			until = w.last.Add(w.quiet / settleEarly)
+		}
+		hitBound := until.After(bound)
+		if hitBound {
+			until = bound
+		}
+		count, at, changed, err := p.changes.Wait(ctx, w.n, until)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			p.unsettled = hitBound
+			if !w.last.IsZero() && !hitBound {
+				p.pending = &w
+			}
+			return nil
+		}
+		if !w.last.IsZero() {
+			gap = max(gap, at.Sub(w.last))
+		}
+		w.n, w.last = count, at
+		w.quiet = min(settleMaxQuiet, max(settleMinQuiet, settleGapFactor*gap))
+	}
+}
+
+// settlePolling captures every settleInterval until the screen has stayed
+// the same for settleQuiet after a change (or for settleReact when nothing
+// changed), and reports false when settleMax passed first.
+func (p *perceiver) settlePolling(ctx context.Context, start time.Time) (bool, error) {
 	if p.settle2 == nil {
 		p.settle2 = image.NewRGBA(p.img.Rect)
 	}
 	prev, cur := p.img, p.settle2
 	if err := p.capture(ctx, prev); err != nil {
-		return ignoreCtx(ctx, err)
+		return false, err
 	}
 	quiet, lastChange := settleReact, start
 	for time.Since(start) < settleMax {
-		if sleep(ctx, settleInterval) != nil {
-			return nil
+		if err := sleep(ctx, settleInterval); err != nil {
+			return false, err
 		}
 		if err := p.capture(ctx, cur); err != nil {
-			return ignoreCtx(ctx, err)
+			return false, err
 		}
 		if !bytes.Equal(prev.Pix, cur.Pix) {
 			quiet, lastChange = settleQuiet, time.Now()
@@ -171,19 +364,30 @@ func (p *perceiver) acted(ctx context.Context) error {
 			continue
 		}
 		if time.Since(lastChange) >= quiet {
-			break
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // pause waits before the next look when the last one reused old boxes, so
-// an unchanged screen is polled rather than spun on.
+// an unchanged screen is polled rather than spun on. Where the display
+// reports changes, a repaint ends the pause, and the screen is then given
+// time to settle.
 func (p *perceiver) pause(ctx context.Context, fresh bool) error {
 	if fresh {
 		return ctx.Err()
 	}
-	return sleep(ctx, pollInterval)
+	if p.changes == nil {
+		return sleep(ctx, pollInterval)
+	}
+	start := time.Now()
+	n, _ := p.changes.Last()
+	_, _, changed, err := p.changes.Wait(ctx, n, start.Add(pollInterval))
+	if err != nil || !changed {
+		return err
+	}
+	return p.settleChanges(ctx, n, start, 0)
 }
 
 func ignoreCtx(ctx context.Context, err error) error {

@@ -196,6 +196,7 @@ func (s *session) scroll(ctx context.Context, step *messages.Step) (string, erro
 // action counts as done even when it fails part way: frames from before it
 // are never used again.
 func (s *session) act(ctx context.Context, do func(context.Context) error) error {
+	s.see.acting()
 	start := time.Now()
 	err := do(ctx)
 	s.metrics.observe(stageAct, start)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	_ "github.com/screenfleet/screenfleet/pkg/rawframe" // and sfraw, the agent's default
 )
 
 // IndexFile is the name of the JSON index Export writes.
@@ -84,29 +85,37 @@ func indexFrame(name string, f *Frame) IndexFrame {
 
 // writePNG writes the frame's image as PNG, converting other codecs.
 func writePNG(path string, f *messages.Frame) error {
-	data := f.Data
-	if f.Codec != messages.CodecPNG {
-		// The header first: a recorded frame comes from an agent, and a small
-		// file claiming a huge image must not be decoded.
-		cfg, _, err := image.DecodeConfig(bytes.NewReader(f.Data))
-		if err == nil && (cfg.Width != f.Width || cfg.Height != f.Height) {
-			err = fmt.Errorf("image is %dx%d, frame says %dx%d", cfg.Width, cfg.Height, f.Width, f.Height)
-		}
-		if err != nil {
-			return fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
-		}
-		img, _, err := image.Decode(bytes.NewReader(f.Data))
-		if err != nil {
-			return fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
-		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
-			return fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
-		}
-		data = buf.Bytes()
+	data, err := framePNG(f)
+	if err != nil {
+		return err
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("recording: export: %w", err)
 	}
 	return nil
+}
+
+// framePNG returns the frame's image as PNG, converting other codecs.
+func framePNG(f *messages.Frame) ([]byte, error) {
+	if f.Codec == messages.CodecPNG {
+		return f.Data, nil
+	}
+	// The header first: a recorded frame comes from an agent, and a small
+	// file claiming a huge image must not be decoded.
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(f.Data))
+	if err == nil && (cfg.Width != f.Width || cfg.Height != f.Height) {
+		err = fmt.Errorf("image is %dx%d, frame says %dx%d", cfg.Width, cfg.Height, f.Width, f.Height)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
+	}
+	img, _, err := image.Decode(bytes.NewReader(f.Data))
+	if err != nil {
+		return nil, fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("recording: export frame %d: %w", f.Seq, err)
+	}
+	return buf.Bytes(), nil
 }

@@ -104,12 +104,27 @@ func newReportData(res *Result) reportData {
 	return d
 }
 
+// reportImage is the frame's image as a data URL: PNG and JPEG as they
+// are, sfraw converted to PNG (browsers cannot show it). A frame that cannot
+// be converted shows no image.
+func reportImage(fr *messages.Frame) template.URL {
+	data, codec := fr.Data, fr.Codec
+	if codec == messages.CodecRaw {
+		var err error
+		if data, err = framePNG(fr); err != nil {
+			return ""
+		}
+		codec = messages.CodecPNG
+	}
+	return template.URL("data:image/" + codec + ";base64," + base64.StdEncoding.EncodeToString(data))
+}
+
 func newReportFrame(rec *Recording, f *FrameResult) reportFrame {
 	fr := f.Recorded.Frame
 	rf := reportFrame{ID: fmt.Sprintf("f-%s-%d", fr.Task, fr.Seq), Task: fr.Task, Seq: fr.Seq,
 		Model: f.Model, Worker: f.Worker, Captured: fr.CaptureTime().UTC().Format("15:04:05.000"),
 		RepTook: f.Took.Round(time.Millisecond).String(), W: fr.Width, H: fr.Height,
-		Image:    template.URL("data:image/" + fr.Codec + ";base64," + base64.StdEncoding.EncodeToString(fr.Data)),
+		Image:    reportImage(&fr),
 		Replayed: f.Replayed, Diff: f.Diff, Error: f.Error, RecordedStatus: "not recorded"}
 	if det := f.Recorded.Detections; det != nil {
 		rf.Step = fmt.Sprintf("step %d: %s", det.Step+1, rec.StepText(fr.Task, det.Step))

@@ -65,7 +65,11 @@ func (a boxesAdapter) infer(ctx context.Context, frames []messages.Frame) ([][]m
 	}
 	images := make([][]byte, len(frames))
 	for i, f := range frames {
-		images[i] = f.Data
+		p, err := wholeFrame(f, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		images[i] = p.images[0]
 	}
 	return a.backend.InferBoxes(ctx, a.model, images)
 }

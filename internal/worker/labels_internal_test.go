@@ -11,6 +11,7 @@ import (
 	"github.com/screenfleet/screenfleet/internal/ocr/ocrtest"
 	"github.com/screenfleet/screenfleet/internal/regions"
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	"github.com/screenfleet/screenfleet/pkg/rawframe"
 )
 
 // exampleLabels are the labels the example tasks target that their pages
@@ -49,8 +50,9 @@ func labelAt(boxes []messages.Box, label string) (image.Point, bool) {
 }
 
 // Every label the example tasks target is found at the same place by a
-// full-frame recognition (the baseline) and through the region cache, here
-// after a blank frame, so the page is read as the bands its text lies in.
+// full-frame recognition of a PNG frame (the baseline) and through the
+// region cache from sfraw frames (the fast configuration), here after a
+// blank frame, so the page is read as the regions its text lies in.
 func TestExampleLabelsFoundInBothConfigurations(t *testing.T) {
 	client := ocrBackend(t)
 	var blank bytes.Buffer
@@ -60,6 +62,17 @@ func TestExampleLabelsFoundInBothConfigurations(t *testing.T) {
 	}
 	if err := png.Encode(&blank, white); err != nil {
 		t.Fatal(err)
+	}
+	enc, err := rawframe.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := func(data []byte) []byte {
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc.Encode(regions.ToRGBA(img))
 	}
 	for page, labels := range exampleLabels {
 		shot := renderExample(t, page)
@@ -71,7 +84,7 @@ func TestExampleLabelsFoundInBothConfigurations(t *testing.T) {
 		a := boxesAdapter{backend: b, model: "ocr", batch: 8, regions: regions.New(0)}
 		var cached [][]messages.Box
 		for _, data := range [][]byte{blank.Bytes(), shot} {
-			f := messages.Frame{Sandbox: page, Codec: messages.CodecPNG, Width: 1280, Height: 800, Data: data}
+			f := messages.Frame{Sandbox: page, Codec: messages.CodecRaw, Width: 1280, Height: 800, Data: raw(data)}
 			if cached, err = a.inferRegions(t.Context(), []messages.Frame{f}); err != nil {
 				t.Fatal(err)
 			}

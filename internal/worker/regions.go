@@ -6,10 +6,11 @@ import (
 	"image"
 	"image/png"
 
-	_ "image/jpeg" // frames arrive as PNG or JPEG
+	_ "image/jpeg" // frames arrive as PNG, JPEG
 
 	"github.com/screenfleet/screenfleet/internal/regions"
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	_ "github.com/screenfleet/screenfleet/pkg/rawframe" // or sfraw
 )
 
 // cropEncoder encodes band crops: BestSpeed, since the backend decodes them
@@ -30,7 +31,10 @@ func (a boxesAdapter) inferRegions(ctx context.Context, frames []messages.Frame)
 	plans := make([]planned, len(frames))
 	var images [][]byte
 	for i, f := range frames {
-		plans[i] = a.plan(f)
+		var err error
+		if plans[i], err = a.plan(f); err != nil {
+			return nil, err
+		}
 		images = append(images, plans[i].images...)
 	}
 	var found [][]messages.Box
@@ -59,12 +63,12 @@ func (a boxesAdapter) inferRegions(ctx context.Context, frames []messages.Frame)
 
 // plan decides what of f the backend must see. The tile hashes come with
 // the frame when its agent sent them; otherwise the frame is decoded and
-// hashed here. A frame that cannot be decoded is sent whole, for the
-// backend to refuse with its own error.
-func (a boxesAdapter) plan(f messages.Frame) planned {
-	whole := planned{images: [][]byte{f.Data}}
+// hashed here. A PNG or JPEG frame that cannot be decoded is sent whole,
+// for the backend to refuse with its own error; an sfraw one is refused
+// here, with the error naming the frame.
+func (a boxesAdapter) plan(f messages.Frame) (planned, error) {
 	if f.Sandbox == "" {
-		return whole
+		return wholeFrame(f, nil, nil)
 	}
 	key := f.Sandbox + "/" + a.model
 	var img *image.RGBA
@@ -72,33 +76,56 @@ func (a boxesAdapter) plan(f messages.Frame) planned {
 	if !grid.Valid() || grid.Width != f.Width || grid.Height != f.Height {
 		if img = decodeFrame(f); img == nil {
 			a.regions.Forget(key)
-			return whole
+			return wholeFrame(f, nil, nil)
 		}
 		grid = regions.Hash(img, 0)
 	}
 	p := a.regions.Plan(key, grid)
-	if p.Full() {
-		return planned{plan: p, images: whole.images}
-	}
 	if len(p.Regions) == 0 {
-		return planned{plan: p}
+		return planned{plan: p}, nil
 	}
 	if img == nil {
 		if img = decodeFrame(f); img == nil {
 			a.regions.Forget(key)
-			return whole
+			return wholeFrame(f, nil, nil)
 		}
+	}
+	if p.Full() {
+		return wholeFrame(f, p, img)
 	}
 	crops := make([][]byte, 0, len(p.Regions))
 	for _, r := range p.Regions {
 		var buf bytes.Buffer
 		if err := cropEncoder.Encode(&buf, img.SubImage(r)); err != nil {
 			a.regions.Forget(key)
-			return whole
+			return wholeFrame(f, nil, nil)
 		}
 		crops = append(crops, buf.Bytes())
 	}
-	return planned{plan: p, images: crops}
+	return planned{plan: p, images: crops}, nil
+}
+
+// wholeFrame plans f to be sent whole: as it came when it is PNG or JPEG,
+// else encoded as PNG from its pixels (img, when already decoded). p is the
+// cache's plan, nil when the result is not to be cached.
+func wholeFrame(f messages.Frame, p *regions.Plan, img *image.RGBA) (planned, error) {
+	if f.Codec != messages.CodecRaw {
+		return planned{plan: p, images: [][]byte{f.Data}}, nil
+	}
+	if img == nil {
+		if err := checkImageSize(f); err != nil {
+			return planned{}, err
+		}
+		if img = decode(f.Data); img == nil {
+			return planned{}, messages.Errorf(messages.CodeBadFrame, "frame %d: sfraw pixels cannot be decoded",
+				f.Seq)
+		}
+	}
+	var buf bytes.Buffer
+	if err := cropEncoder.Encode(&buf, img); err != nil {
+		return planned{}, messages.Errorf(messages.CodeInternal, "frame %d: encode png: %v", f.Seq, err)
+	}
+	return planned{plan: p, images: [][]byte{buf.Bytes()}}, nil
 }
 
 // decodeFrame decodes f's image, or returns nil; an image whose header

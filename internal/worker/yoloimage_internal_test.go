@@ -20,9 +20,9 @@ func TestRegionsSkipHugeImageHeader(t *testing.T) {
 		Data: imagetest.PNGHeader(100000, 100000)}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	p := a.plan(f)
+	p, err := a.plan(f)
 	runtime.ReadMemStats(&after)
-	if len(p.images) != 1 || len(p.images[0]) != len(f.Data) {
+	if err != nil || len(p.images) != 1 || len(p.images[0]) != len(f.Data) {
 		t.Fatalf("plan has %d images, want the frame whole", len(p.images))
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {

@@ -11,6 +11,9 @@ import (
 const (
 	CodecPNG  = "png"
 	CodecJPEG = "jpeg"
+	// CodecRaw is the screen's RGBA pixels compressed with zstd, in package
+	// rawframe's format: ten times cheaper to encode than PNG.
+	CodecRaw = "sfraw"
 )
 
 // Frame is one captured screen sent for inference.
@@ -43,6 +46,10 @@ type Frame struct {
 	// max_payload and is in the JetStream object store instead; Data is
 	// then empty (C14). Optional and additive like Tiles.
 	Ref *FrameRef `msgpack:"ref,omitempty"`
+	// Unsettled says the screen was still changing when the agent's wait
+	// for it to settle after an action ran out (a spinner, an animation):
+	// the frame may show a half-drawn page. Optional; absent means settled.
+	Unsettled bool `msgpack:"unsettled,omitempty"`
 }
 
 // FramesBucket is the JetStream object store bucket that holds frames too
@@ -133,8 +140,8 @@ func (d *Detections) Err() error {
 // Validate checks the frame's fields before it is sent or after it is received.
 func (f *Frame) Validate() error {
 	switch {
-	case f.Codec != CodecPNG && f.Codec != CodecJPEG:
-		return Errorf(CodeBadFrame, "frame codec %q: want png or jpeg", f.Codec)
+	case f.Codec != CodecPNG && f.Codec != CodecJPEG && f.Codec != CodecRaw:
+		return Errorf(CodeBadFrame, "frame codec %q: want png or jpeg or sfraw", f.Codec)
 	case f.Width <= 0 || f.Height <= 0 || f.Width > MaxDisplaySide || f.Height > MaxDisplaySide:
 		return Errorf(CodeBadFrame, "frame size %dx%d out of range", f.Width, f.Height)
 	case f.Ref != nil && len(f.Data) > 0:

@@ -104,9 +104,9 @@ func TestBadFrames(t *testing.T) {
 	}{
 		{"empty", nil, "cannot decode frame: EOF"},
 		{"not msgpack", []byte("hello"), "cannot decode frame: msgpack: unexpected code=68 decoding map length"},
-		{"no codec", mp(t, messages.Frame{Width: 2, Height: 2, Data: png}), `frame codec "": want png or jpeg`},
+		{"no codec", mp(t, messages.Frame{Width: 2, Height: 2, Data: png}), `frame codec "": want png or jpeg or sfraw`},
 		{"gif codec", mp(t, messages.Frame{Codec: "gif", Width: 2, Height: 2, Data: png}),
-			`frame codec "gif": want png or jpeg`},
+			`frame codec "gif": want png or jpeg or sfraw`},
 		{"no data", mp(t, messages.Frame{Codec: messages.CodecPNG, Width: 2, Height: 2}), "frame data: empty"},
 		{"zero size", mp(t, messages.Frame{Codec: messages.CodecPNG, Data: png}), "frame size 0x0 out of range"},
 		{"too wide", mp(t, messages.Frame{Codec: messages.CodecPNG, Width: 100000, Height: 2, Data: png}),
