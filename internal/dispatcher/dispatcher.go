@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/internal/natsconn"
 	"github.com/screenfleet/screenfleet/internal/recording"
 	"github.com/screenfleet/screenfleet/internal/taskstore"
@@ -170,6 +171,12 @@ func (d *Dispatcher) makeStreams(ctx context.Context) error {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	d.store = store
+	// Agents put frames over the server's max_payload here, workers read
+	// them (C14); made here with the fleet's replicas so neither needs the
+	// right to create buckets.
+	if err := framestore.Ensure(ctx, d.js, d.cfg.Replicas); err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
 	if d.rec, err = recording.Start(ctx, d.js, d.subj, d.cfg.Recording, d.log); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}

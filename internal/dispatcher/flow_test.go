@@ -274,6 +274,8 @@ func TestStopIsIdempotentAndBounded(t *testing.T) {
 	}
 }
 
+// C17(a): the consumer is deleted while the dispatcher runs; a task
+// submitted afterwards is processed within 10 s.
 func TestDeletedConsumerIsRecreated(t *testing.T) {
 	e := newEnv(t)
 	rt := newFakeRuntime(t, e.url, always(agentOK))
@@ -305,6 +307,8 @@ func TestDeletedStreamIsRecreated(t *testing.T) {
 	e.waitState("after-stream", messages.StateSucceeded, 10*time.Second)
 }
 
+// C17(d): an existing durable with AckWait 30 s, when the dispatcher wants
+// 60 s, is updated at start (and the stream's settings with it).
 func TestExistingConsumerIsReconciled(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxFor(t, 10*time.Second)

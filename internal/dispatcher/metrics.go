@@ -38,6 +38,11 @@ type metrics struct {
 	capacity    prometheus.Gauge
 	step        *prometheus.HistogramVec
 	stage       *prometheus.HistogramVec
+	// stalled is 1 while tasks wait in the stream and the consumer
+	// delivers none to a dispatcher with a free slot (C17); stalls counts
+	// the times that began.
+	stalled prometheus.Gauge
+	stalls  prometheus.Counter
 }
 
 func newMetrics(runtime string, capacity int) *metrics {
@@ -66,10 +71,20 @@ func newMetrics(runtime string, capacity int) *metrics {
 			Name: "sf_dispatcher_sandbox_capacity", ConstLabels: rl,
 			Help: "Sandboxes this dispatcher runs at once (its slots).",
 		}),
+		stalled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sf_dispatcher_consumer_stalled",
+			Help: "1 while tasks wait in the stream but the task consumer delivers none " +
+				"to this dispatcher's free slots.",
+		}),
+		stalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sf_dispatcher_consumer_stalls_total",
+			Help: "Times the task consumer was found stalled (and its settings reconciled).",
+		}),
 	}
 	m.addStepMetrics()
 	m.capacity.Set(float64(capacity))
 	m.reg.MustRegister(m.tasks, m.finished, m.sandboxLife, m.taskSeconds, m.capacity, m.step, m.stage,
+		m.stalled, m.stalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.init()
 	return m

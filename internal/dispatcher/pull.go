@@ -17,6 +17,7 @@ func (d *Dispatcher) pullLoop(ctx, taskCtx context.Context) {
 	defer close(d.loopDone)
 	lastCheck := time.Now()
 	failing := false
+	var watch stallWatch
 	for {
 		select {
 		case d.slots <- struct{}{}:
@@ -25,6 +26,7 @@ func (d *Dispatcher) pullLoop(ctx, taskCtx context.Context) {
 		}
 		msg, err := d.pullOne(ctx)
 		if msg != nil {
+			d.unstall(&watch)
 			d.tasks.Add(1)
 			go func() {
 				defer d.tasks.Done()
@@ -41,15 +43,15 @@ func (d *Dispatcher) pullLoop(ctx, taskCtx context.Context) {
 			continue
 		}
 		lastCheck = time.Now()
-		failing = d.recover(ctx, err, failing)
+		failing = d.recover(ctx, err, failing, &watch)
 	}
 }
 
 // recover checks the consumer after a failed or idle pull and recreates it
 // if it is gone. It logs a failure once when pulling starts to fail and once
 // when it recovers, and reports whether pulling is failing now.
-func (d *Dispatcher) recover(ctx context.Context, pullErr error, failing bool) bool {
-	checkErr := d.checkConsumer(ctx)
+func (d *Dispatcher) recover(ctx context.Context, pullErr error, failing bool, w *stallWatch) bool {
+	checkErr := d.checkConsumer(ctx, w)
 	switch {
 	case checkErr == nil && failing:
 		d.log.Info().Str("event", "pull_recovered").Msg("pulling tasks again")

@@ -124,10 +124,12 @@ func (d *Dispatcher) ensureConsumer(ctx context.Context, why string) error {
 }
 
 // checkConsumer makes sure the stream and consumer still exist, and
-// recreates them if not. It returns nil when they exist afterwards.
-func (d *Dispatcher) checkConsumer(ctx context.Context) error {
-	_, err := d.js.Consumer(ctx, messages.TasksStream, messages.TasksConsumer)
+// recreates them if not (C17). It returns nil when they exist afterwards.
+// When they exist, their counts go to the stall watchdog w.
+func (d *Dispatcher) checkConsumer(ctx context.Context, w *stallWatch) error {
+	c, err := d.js.Consumer(ctx, messages.TasksStream, messages.TasksConsumer)
 	if err == nil {
+		d.observeConsumer(ctx, w, c.CachedInfo())
 		return nil
 	}
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
