@@ -15,7 +15,8 @@ func TestAlertRulesPassPromtool(t *testing.T) {
 	if out, err := exec.Command(tool, "check", "rules", "prometheus-rules.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(tool, "test", "rules", "prometheus-rules.test.yml").CombinedOutput(); err != nil {
+	out, err := exec.Command(tool, "test", "rules", "prometheus-rules.test.yml").CombinedOutput()
+	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 	for _, f := range []string{"prometheus.yml", "compose.yaml"} {

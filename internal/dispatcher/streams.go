@@ -112,7 +112,8 @@ func (d *Dispatcher) ensureConsumer(ctx context.Context, why string) error {
 	switch got := c.CachedInfo().Config; {
 	case before == nil:
 		ev.Str("event", "consumer_created").Msg("consumer created")
-	case before.AckWait != got.AckWait || before.MaxDeliver != got.MaxDeliver || before.MaxAckPending != got.MaxAckPending:
+	case before.AckWait != got.AckWait || before.MaxDeliver != got.MaxDeliver ||
+		before.MaxAckPending != got.MaxAckPending:
 		ev.Str("event", "consumer_updated").Dur("ack_wait_was", before.AckWait).Dur("ack_wait", got.AckWait).
 			Int("max_deliver_was", before.MaxDeliver).Int("max_deliver", got.MaxDeliver).
 			Int("max_ack_pending_was", before.MaxAckPending).Int("max_ack_pending", got.MaxAckPending).
