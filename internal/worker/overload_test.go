@@ -56,7 +56,8 @@ func (s *v2Server) ModelReady(context.Context, *pb.ModelReadyRequest) (*pb.Model
 	return &pb.ModelReadyResponse{Ready: time.Now().After(s.readyAt)}, nil
 }
 
-func (s *v2Server) ModelConfig(_ context.Context, req *pb.ModelConfigRequest) (*pb.ModelConfigResponse, error) {
+func (s *v2Server) ModelConfig(_ context.Context, req *pb.ModelConfigRequest,
+) (*pb.ModelConfigResponse, error) {
 	return &pb.ModelConfigResponse{Config: &pb.ModelConfig{Name: req.GetName(), MaxBatchSize: 1}}, nil
 }
 
@@ -65,7 +66,8 @@ func (s *v2Server) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequest
 	return &pb.ModelMetadataResponse{Name: req.GetName(), Platform: kserve.PlatformBoxes}, nil
 }
 
-func (s *v2Server) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func (s *v2Server) ModelInfer(ctx context.Context, req *pb.ModelInferRequest,
+) (*pb.ModelInferResponse, error) {
 	images, err := kserve.DecodeBoxesRequest(req, 1)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
