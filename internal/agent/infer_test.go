@@ -40,6 +40,9 @@ func reply(t *testing.T, m *nats.Msg, seq uint64, code messages.Code, worker str
 	}
 }
 
+// C15: with no worker subscribed a request fails in well under the timeout
+// as no responders, counted apart from timeouts, and is retried with a
+// jittered backoff.
 func TestNoRespondersIsToldApartFast(t *testing.T) {
 	nc := connect(t, startServer(t, 0))
 	c := newInferClient(nc, 5*time.Second)
@@ -126,6 +129,9 @@ func TestErrorReplies(t *testing.T) {
 	}
 }
 
+// C15, and issue 6's fault list: an inference request that times out (its
+// worker died mid-request, as a killed worker or inferd leaves it) is
+// retried, and the queue group hands it to another worker.
 func TestTimeoutIsRetriedOnAnotherWorker(t *testing.T) {
 	nc := connect(t, startServer(t, 0))
 	queue := "sf-workers-ocr"
