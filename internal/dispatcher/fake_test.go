@@ -90,6 +90,14 @@ type fakeSandbox struct {
 	stop1   sync.Once
 }
 
+// fakeZombies is what every fake sandbox reports as its zombie count.
+const fakeZombies = 3
+
+// Health reports fakeZombies and a 1 GiB /dev/shm.
+func (s *fakeSandbox) Health(context.Context) (sandbox.Health, error) {
+	return sandbox.Health{Zombies: fakeZombies, ShmBytes: 1 << 30}, nil
+}
+
 func (s *fakeSandbox) ID() string            { return s.spec.ID }
 func (s *fakeSandbox) Done() <-chan struct{} { return s.done }
 

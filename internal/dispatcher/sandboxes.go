@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,10 +20,12 @@ type fleet struct {
 	runtime string
 	mu      sync.Mutex
 	boxes   map[string]*messages.SandboxInfo
+	handles map[string]sandbox.Sandbox // started sandboxes, for their health
 }
 
 func newFleet(runtime string) *fleet {
-	return &fleet{runtime: runtime, boxes: make(map[string]*messages.SandboxInfo)}
+	return &fleet{runtime: runtime, boxes: make(map[string]*messages.SandboxInfo),
+		handles: make(map[string]sandbox.Sandbox)}
 }
 
 // add records a sandbox that is being started for attempt n of task.
@@ -35,13 +38,14 @@ func (f *fleet) add(id, task string, n int) {
 
 // started records what the runtime tells of a started sandbox.
 func (f *fleet) started(sb sandbox.Sandbox) {
-	v, ok := sb.(interface{ VNCAddr() string })
-	if !ok {
-		return
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if b := f.boxes[sb.ID()]; b != nil {
+	b := f.boxes[sb.ID()]
+	if b == nil {
+		return
+	}
+	f.handles[sb.ID()] = sb
+	if v, ok := sb.(interface{ VNCAddr() string }); ok {
 		b.VNC = v.VNCAddr()
 	}
 }
@@ -59,6 +63,34 @@ func (f *fleet) remove(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.boxes, id)
+	delete(f.handles, id)
+}
+
+// healthWait bounds the health look of one listing: sfctl stops listening
+// for more dispatchers 300 ms after the first answer, so a slower answer
+// would be lost; what is not known by then is left out.
+const healthWait = 250 * time.Millisecond
+
+// addHealth fills in the zombie count and /dev/shm size of the sandboxes
+// whose runtime can tell (C21), looking at all of them at once.
+func (f *fleet) addHealth(ctx context.Context, infos []messages.SandboxInfo) {
+	var wg sync.WaitGroup
+	for i := range infos {
+		f.mu.Lock()
+		hr, ok := f.handles[infos[i].ID].(sandbox.HealthReporter)
+		f.mu.Unlock()
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			h, err := hr.Health(ctx)
+			if err != nil {
+				return // e.g. stopping: the listing says what it knows
+			}
+			infos[i].Zombies, infos[i].ShmBytes = &h.Zombies, h.ShmBytes
+		})
+	}
+	wg.Wait()
 }
 
 // list returns the sandboxes, oldest first.
@@ -107,8 +139,13 @@ func runtimeName(rt sandbox.Runtime) string {
 // gathers the replies.
 func (d *Dispatcher) serveSandboxList() error {
 	sub, err := d.nc.Subscribe(d.subj.SandboxList(), func(m *nats.Msg) {
+		infos := d.fleet.list()
+		// The request is the root of this call path: its own deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), healthWait)
+		d.fleet.addHealth(ctx, infos)
+		cancel()
 		b, err := messages.Encode(messages.SandboxList{V: messages.Version, Dispatcher: d.cfg.ID,
-			Runtime: d.fleet.runtime, Capacity: d.cfg.MaxSandboxes, Sandboxes: d.fleet.list()})
+			Runtime: d.fleet.runtime, Capacity: d.cfg.MaxSandboxes, Sandboxes: infos})
 		if err != nil {
 			d.log.Error().Err(err).Msg("cannot encode sandbox list")
 			return

@@ -167,7 +167,8 @@ func (e *fleetEnv) sampleSandboxes() {
 		{Dispatcher: "host-d1", Runtime: "process", Capacity: 2},
 		{Dispatcher: "host-d2", Runtime: "docker", Capacity: 4, Sandboxes: []messages.SandboxInfo{
 			{ID: "sb-777aaa", State: messages.SandboxRunning, Task: "search-3", Attempt: 2, Runtime: "docker",
-				Started: fixedNow.Add(-50 * time.Second), VNC: "127.0.0.1:49153"},
+				Started: fixedNow.Add(-50 * time.Second), VNC: "127.0.0.1:49153", Zombies: new(int),
+				ShmBytes: 1 << 30},
 			{ID: "sb-888bbb", State: messages.SandboxStarting, Task: "notes-9", Attempt: 1, Runtime: "docker",
 				Started: fixedNow.Add(-2 * time.Second)},
 		}},

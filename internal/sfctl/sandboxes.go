@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ func newSandboxesCmd(g *globals) *cobra.Command {
 		Aliases: []string{"sb"},
 		Short:   "List the sandboxes every dispatcher holds",
 		Long: `sandboxes asks every dispatcher (a request on sf.sandboxes.list that each
-answers) for the sandboxes it holds now: state, task, age, runtime and, when
-the runtime runs a VNC server, where to watch the display.`,
+answers) for the sandboxes it holds now: state, task, age, runtime, the
+sandbox's health (ZOMBIES: exited processes nothing reaped, which pile up
+without an init; SHM: its /dev/shm, which Firefox needs big) and, when the
+runtime runs a VNC server, where to watch the display.`,
 		Example: `  sfctl sandboxes
   sfctl sandboxes -o json | jq '.[].sandboxes[] | {id, task}'`,
 		Args:              cobra.NoArgs,
@@ -79,14 +82,34 @@ func printSandboxes(w io.Writer, now time.Time, lists []messages.SandboxList) {
 // sandboxTable writes one row per sandbox.
 func sandboxTable(w io.Writer, now time.Time, lists []messages.SandboxList) {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "SANDBOX\tSTATE\tTASK\tATTEMPT\tAGE\tRUNTIME\tDISPATCHER\tVNC")
+	fmt.Fprintln(tw, "SANDBOX\tSTATE\tTASK\tATTEMPT\tAGE\tRUNTIME\tDISPATCHER\tZOMBIES\tSHM\tVNC")
 	for _, l := range lists {
 		for _, s := range l.Sandboxes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.State, s.Task, s.Attempt,
-				age(now, s.Started), s.Runtime, l.Dispatcher, orDash(s.VNC))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, s.Task, s.Attempt,
+				age(now, s.Started), s.Runtime, l.Dispatcher, zombies(s.Zombies), shmSize(s.ShmBytes),
+				orDash(s.VNC))
 		}
 	}
 	_ = tw.Flush()
+}
+
+// zombies shows a sandbox's unreaped processes, "-" when unknown.
+func zombies(n *int) string {
+	if n == nil {
+		return "-"
+	}
+	return strconv.Itoa(*n)
+}
+
+// shmSize shows a /dev/shm size in MiB or GiB, "-" when unknown.
+func shmSize(b int64) string {
+	switch {
+	case b <= 0:
+		return "-"
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return strconv.FormatInt(b>>30, 10) + "GiB"
+	}
+	return strconv.FormatInt(b>>20, 10) + "MiB"
 }
 
 func orDash(s string) string {

@@ -21,6 +21,11 @@ type SandboxInfo struct {
 	// VNC is the address a VNC viewer can watch the display on, when the
 	// runtime runs a VNC server and knows its address.
 	VNC string `json:"vnc,omitempty" msgpack:"vnc,omitempty"`
+	// Zombies counts the sandbox's exited processes that nothing reaped, and
+	// ShmBytes is its /dev/shm size (field case C21); both are absent when
+	// the runtime could not tell in time.
+	Zombies  *int  `json:"zombies,omitempty" msgpack:"zombies,omitempty"`
+	ShmBytes int64 `json:"shm_bytes,omitempty" msgpack:"shm_bytes,omitempty"`
 }
 
 // SandboxList is one dispatcher's answer on Subjects.SandboxList.
