@@ -1,13 +1,18 @@
 package inferd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	_ "image/jpeg" // regions arrive as PNG, JPEG
+	_ "image/png"
 	"sync"
 
 	pb "github.com/screenfleet/screenfleet/internal/kserve/inferencepb"
 	"github.com/screenfleet/screenfleet/internal/ocr"
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	_ "github.com/screenfleet/screenfleet/pkg/rawframe" // or sfraw
 )
 
 // served is what every model offers the protocol's metadata calls.
@@ -25,6 +30,13 @@ type Model interface {
 	// Infer returns one box list per image, in order. images have passed
 	// ocr.CheckImage. An error wrapping ocr.ErrBadImage is the client's fault.
 	Infer(ctx context.Context, images [][]byte) ([][]messages.Box, error)
+}
+
+// RegionModel is a boxes model that reads regions of screens (a request
+// with kserve.ParamRegions) otherwise than whole screens.
+type RegionModel interface {
+	// InferRegions is Infer for regions: boxes in each region's pixels.
+	InferRegions(ctx context.Context, images [][]byte) ([][]messages.Box, error)
 }
 
 // TensorModel is a model with typed tensors in and out, such as the YOLOv8
@@ -78,11 +90,47 @@ func (m *ocrModel) Metadata() ModelInfo {
 // Infer recognises the images of a batch in parallel, as many at a time as
 // the pool has engines.
 func (m *ocrModel) Infer(ctx context.Context, images [][]byte) ([][]messages.Box, error) {
+	return m.each(images, func(img []byte) ([]messages.Box, error) { return m.pool.Recognize(ctx, img) })
+}
+
+// InferRegions recognises the regions of a batch in parallel. A region a
+// few lines high is decoded here and read by ocr.Pool.RecognizeImage,
+// which picks a single-line or block mode for it and prepares small or
+// light-on-dark text (C07, C08); a taller one is read like a page (page
+// mode 3), since on a block of headings, fields and buttons the block mode
+// read only the first line (the example pages, worker
+// TestExampleLabelsFoundInBothConfigurations).
+func (m *ocrModel) InferRegions(ctx context.Context, images [][]byte) ([][]messages.Box, error) {
+	return m.each(images, func(data []byte) ([]messages.Box, error) {
+		cfg, err := ocr.CheckImage(data)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Height > maxLineRegion {
+			return m.pool.Recognize(ctx, data)
+		}
+		img, _, err := image.Decode(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ocr.ErrBadImage, err)
+		}
+		return m.pool.RecognizeImage(ctx, img, ocr.CropOptions{})
+	})
+}
+
+// maxLineRegion is the tallest region read as a line or a few: one or two
+// rows of 32 px tiles with their margins (the worker's regions) hold a line
+// of UI text or a button.
+const maxLineRegion = 96
+
+// each runs read on every image at once (the pool bounds how many run) and
+// returns the results in order, or the first image's error.
+func (m *ocrModel) each(images [][]byte, read func([]byte) ([]messages.Box, error)) ([][]messages.Box,
+	error) {
 	out := make([][]messages.Box, len(images))
 	errs := make([]error, len(images))
 	var wg sync.WaitGroup
 	for i, img := range images {
-		wg.Go(func() { out[i], errs[i] = m.pool.Recognize(ctx, img) })
+		wg.Go(func() { out[i], errs[i] = read(img) })
 	}
 	wg.Wait()
 	for i, err := range errs {

@@ -14,6 +14,7 @@ import (
 	"github.com/screenfleet/screenfleet/internal/kserve"
 	pb "github.com/screenfleet/screenfleet/internal/kserve/inferencepb"
 	"github.com/screenfleet/screenfleet/internal/ocr"
+	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
 // serverName is what ServerMetadata reports; Triton reports "triton".
@@ -156,7 +157,12 @@ func (s *service) infer(ctx context.Context, req *pb.ModelInferRequest) (*pb.Mod
 			return nil, status.Errorf(codes.InvalidArgument, "image %d: %v", i, err)
 		}
 	}
-	boxes, err := m.Infer(ctx, images)
+	var boxes [][]messages.Box
+	if rm, ok := m.(RegionModel); ok && kserve.IsRegionsRequest(req) {
+		boxes, err = rm.InferRegions(ctx, images)
+	} else {
+		boxes, err = m.Infer(ctx, images)
+	}
 	if err != nil {
 		return nil, inferStatus(err)
 	}

@@ -8,8 +8,9 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
-// Pad is how many unchanged pixels a band takes above and below its changed
-// tiles: Tesseract needs a little blank margin around a line to find it.
+// Pad is how many unchanged pixels a region takes around its changed tiles
+// and the lines it grows to: Tesseract needs a little blank margin around
+// a line to find it.
 const Pad = 12
 
 // DefaultMaxEntries bounds how many sandboxes a Cache remembers: with about
@@ -58,7 +59,7 @@ func (p *Plan) Full() bool {
 }
 
 // Plan compares grid with the last frame committed under key and returns the
-// bands to recognise. An invalid grid, or one of another size or tiling,
+// regions to recognise. An invalid grid, or one of another size or tiling,
 // plans the whole frame.
 func (c *Cache) Plan(key string, grid *messages.TileGrid) *Plan {
 	p := &Plan{key: key, grid: grid}
@@ -70,8 +71,8 @@ func (c *Cache) Plan(key string, grid *messages.TileGrid) *Plan {
 		p.Regions = full
 		return p
 	}
-	p.Regions, p.kept = bands(e.grid, grid, e.lines)
-	if len(p.Regions) == 1 && p.Regions[0].Dy() == grid.Height {
+	p.Regions, p.kept = changedRects(e.grid, grid, e.lines)
+	if covered(p.Regions) >= fullShare*float64(grid.Width*grid.Height) {
 		p.Regions, p.kept = full, nil
 	}
 	return p
@@ -155,66 +156,86 @@ func group(boxes []messages.Box) [][]messages.Box {
 	return out
 }
 
-// span is a range of rows [y0, y1).
-type span struct{ y0, y1 int }
+// fullShare is the share of a frame past which its regions are read as one
+// whole frame instead: most of the page changed (a navigation), and one
+// page-level read is cheaper than many crops' set-up.
+const fullShare = 0.6
 
-// bands returns the full-width bands to recognise again (changed tile rows
-// grown by Pad and by every cached line they touch, merged) and the cached
-// lines that touch none of them.
-func bands(old, cur *messages.TileGrid, lines [][]messages.Box) ([]image.Rectangle, [][]messages.Box) {
-	var spans []span
+// changedRects returns the regions to recognise again (the changed tiles
+// grown by Pad, joined while they overlap, and grown to every cached line
+// they touch, with Pad around it) and the cached lines that touch none.
+func changedRects(old, cur *messages.TileGrid, lines [][]messages.Box) ([]image.Rectangle,
+	[][]messages.Box) {
+	bounds := image.Rect(0, 0, cur.Width, cur.Height)
+	var rects []image.Rectangle
 	cols := cur.Cols()
-	for r := 0; r < cur.Rows(); r++ {
-		if !slices.Equal(old.Hash[r*cols:(r+1)*cols], cur.Hash[r*cols:(r+1)*cols]) {
-			spans = append(spans, span{max(0, r*cur.Size-Pad), min(cur.Height, (r+1)*cur.Size+Pad)})
+	for i, h := range cur.Hash {
+		if old.Hash[i] != h {
+			c, r := i%cols, i/cols
+			tile := image.Rect(c*cur.Size, r*cur.Size, (c+1)*cur.Size, (r+1)*cur.Size)
+			rects = append(rects, tile.Inset(-Pad).Intersect(bounds))
 		}
 	}
-	if len(spans) == 0 {
+	if len(rects) == 0 {
 		return nil, lines
 	}
 	kept := slices.Clone(lines)
-	for changed := true; changed; {
-		spans = merge(spans)
-		changed = false
+	for grown := true; grown; {
+		rects = join(rects)
+		grown = false
 		kept = slices.DeleteFunc(kept, func(l []messages.Box) bool {
-			y0, y1 := lineRows(l)
-			for i, s := range spans {
-				if y0 < s.y1 && s.y0 < y1 {
-					spans[i] = span{max(0, min(s.y0, y0-Pad)), min(cur.Height, max(s.y1, y1+Pad))}
-					changed = true
+			lr := lineRect(l)
+			for i, r := range rects {
+				if lr.Overlaps(r) {
+					rects[i] = r.Union(lr.Inset(-Pad)).Intersect(bounds)
+					grown = true
 					return true
 				}
 			}
 			return false
 		})
 	}
-	out := make([]image.Rectangle, len(spans))
-	for i, s := range spans {
-		out[i] = image.Rect(0, s.y0, cur.Width, s.y1)
-	}
-	return out, kept
-}
-
-// lineRows is the rows a line's boxes cover.
-func lineRows(l []messages.Box) (y0, y1 int) {
-	y0, y1 = l[0].Y, l[0].Y+l[0].H
-	for _, b := range l[1:] {
-		y0, y1 = min(y0, b.Y), max(y1, b.Y+b.H)
-	}
-	return y0, y1
-}
-
-// merge sorts spans and joins those that overlap or touch.
-func merge(spans []span) []span {
-	slices.SortFunc(spans, func(a, b span) int { return a.y0 - b.y0 })
-	out := spans[:1]
-	for _, s := range spans[1:] {
-		last := &out[len(out)-1]
-		if s.y0 <= last.y1 {
-			last.y1 = max(last.y1, s.y1)
-			continue
+	slices.SortFunc(rects, func(a, b image.Rectangle) int {
+		if a.Min.Y != b.Min.Y {
+			return a.Min.Y - b.Min.Y
 		}
-		out = append(out, s)
+		return a.Min.X - b.Min.X
+	})
+	return rects, kept
+}
+
+// lineRect is the rectangle a line's boxes cover.
+func lineRect(l []messages.Box) image.Rectangle {
+	var r image.Rectangle
+	for _, b := range l {
+		r = r.Union(image.Rect(b.X, b.Y, b.X+b.W, b.Y+b.H))
 	}
-	return out
+	return r
+}
+
+// join replaces rectangles that overlap by their union until none overlap.
+func join(rects []image.Rectangle) []image.Rectangle {
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(rects); i++ {
+			for j := i + 1; j < len(rects); j++ {
+				if rects[i].Overlaps(rects[j]) {
+					rects[i] = rects[i].Union(rects[j])
+					rects = slices.Delete(rects, j, j+1)
+					merged = true
+					j--
+				}
+			}
+		}
+	}
+	return rects
+}
+
+// covered is the area of rects, which do not overlap.
+func covered(rects []image.Rectangle) float64 {
+	a := 0
+	for _, r := range rects {
+		a += r.Dx() * r.Dy()
+	}
+	return float64(a)
 }

@@ -100,8 +100,9 @@ func TestChangedRegionIsRecognisedAgainUnchangedIsNot(t *testing.T) {
 
 	s.labels[1].text = "Cancelled"
 	p, boxes = step(c, f, s)
-	if len(p.Regions) != 1 || !image.Rect(40, 400, 110, 420).In(p.Regions[0]) || p.Regions[0].Dy() > 100 {
-		t.Fatalf("one label changed: regions %v, want one band around it", p.Regions)
+	if len(p.Regions) != 1 || !image.Rect(40, 400, 110, 420).In(p.Regions[0]) || p.Regions[0].Dy() > 100 ||
+		p.Regions[0].Dx() > 160 {
+		t.Fatalf("one label changed: regions %v, want one small rectangle around it", p.Regions)
 	}
 	if f.reads["Sign in"] != 1 || f.reads["Cancelled"] != 1 {
 		t.Fatalf("reads %v: want the changed label read, the other not", f.reads)
@@ -158,20 +159,34 @@ func TestOtherSizePlansTheWholeFrame(t *testing.T) {
 	}
 }
 
-func TestEvictsLeastRecentlyUsed(t *testing.T) {
-	c := New(2)
-	g := Hash(image.NewRGBA(image.Rect(0, 0, 64, 64)), 0)
-	for _, k := range []string{"a", "b", "a", "c"} {
-		c.Commit(c.Plan(k, g), nil)
+// TestMostlyChangedPlansTheWholeFrame: a page replaced by another (a
+// navigation) is read whole, not as many crops.
+func TestMostlyChangedPlansTheWholeFrame(t *testing.T) {
+	c, f := New(0), &recognizer{reads: map[string]int{}}
+	step(c, f, screen{w: 320, h: 240})
+	s := screen{w: 320, h: 240}
+	for y := 0; y+20 <= 240; y += 24 {
+		s.labels = append(s.labels, label{fmt.Sprintf("l%d", y), image.Rect(0, y, 300, y+20)})
 	}
-	if _, ok := c.entries["b"]; ok || len(c.entries) != 2 {
-		t.Fatalf("entries %v: want a and c", c.entries)
+	if p, _ := step(c, f, s); !p.Full() {
+		t.Fatalf("regions %v after most of the page changed, want the whole frame", p.Regions)
 	}
 }
 
-func BenchmarkHash1280x800(b *testing.B) {
-	img := image.NewRGBA(image.Rect(0, 0, 1280, 800))
-	for b.Loop() {
-		Hash(img, 0)
+// TestLineGrowsTheRegion: a change next to a cached line re-reads the whole
+// line, however far it reaches beyond the changed tiles.
+func TestLineGrowsTheRegion(t *testing.T) {
+	c, f := New(0), &recognizer{reads: map[string]int{}}
+	line := image.Rect(20, 200, 600, 216)
+	s := screen{w: 640, h: 480, labels: []label{{"You picked Green", line}}}
+	step(c, f, s)
+	s.labels = append(s.labels, label{"(3)", image.Rect(606, 200, 630, 216)})
+	p, boxes := step(c, f, s)
+	if len(p.Regions) != 1 || !line.In(p.Regions[0]) {
+		t.Fatalf("regions %v, want one covering the whole line %v", p.Regions, line)
+	}
+	if got := texts(boxes); !slices.Equal(got, []string{"(3)@606,200", "You picked Green@20,200"}) ||
+		f.reads["You picked Green"] != 2 {
+		t.Fatalf("boxes %v, reads %v", got, f.reads)
 	}
 }

@@ -13,45 +13,64 @@ import (
 	_ "github.com/screenfleet/screenfleet/pkg/rawframe" // or sfraw
 )
 
-// cropEncoder encodes band crops: BestSpeed, since the backend decodes them
-// at once and a 1280-wide band is a few kilobytes either way.
+// cropEncoder encodes crops and whole frames sent as PNG: BestSpeed, since
+// the backend decodes them at once and a crop is a few kilobytes either
+// way.
 var cropEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
 
 // planned is one frame's share of a region-cached batch call.
 type planned struct {
 	plan   *regions.Plan // nil: the frame is sent whole and not cached
 	images [][]byte
+	crops  bool // images are regions of the frame, not the whole of it
 }
 
-// inferRegions sends the backend only the bands of each frame that changed
-// since the frame its sandbox sent last, in one call for the whole batch,
-// and merges what comes back with the text cached for the other bands. A
-// frame whose sandbox sent nothing unchanged costs no backend call at all.
+// regionBackend is a backend that reads regions of screens with modes that
+// suit them (inferd's ocr; kserve.ParamRegions).
+type regionBackend interface {
+	InferRegions(ctx context.Context, model string, images [][]byte) ([][]messages.Box, error)
+}
+
+// inferRegions sends the backend only the regions of each frame that
+// changed since the frame its sandbox sent last, and merges what comes back
+// with the text cached for the rest. The whole frames of the batch go in
+// one call, the regions in another (as regions, where the backend reads
+// them so). A frame whose sandbox sent nothing unchanged costs no backend
+// call at all.
 func (a boxesAdapter) inferRegions(ctx context.Context, frames []messages.Frame) ([][]messages.Box, error) {
 	plans := make([]planned, len(frames))
-	var images [][]byte
+	var wholes, crops [][]byte
 	for i, f := range frames {
 		var err error
 		if plans[i], err = a.plan(f); err != nil {
 			return nil, err
 		}
-		images = append(images, plans[i].images...)
+		if plans[i].crops {
+			crops = append(crops, plans[i].images...)
+		} else {
+			wholes = append(wholes, plans[i].images...)
+		}
 	}
-	var found [][]messages.Box
-	if len(images) > 0 {
-		var err error
-		if found, err = a.backend.InferBoxes(ctx, a.model, images); err != nil {
-			return nil, err
-		}
-		if len(found) != len(images) {
-			return nil, messages.Errorf(messages.CodeInferFailed,
-				"backend returned %d results for %d images", len(found), len(images))
-		}
+	foundWholes, err := a.call(ctx, wholes, a.backend.InferBoxes)
+	if err != nil {
+		return nil, err
+	}
+	readCrops := a.backend.InferBoxes
+	if rb, ok := a.backend.(regionBackend); ok {
+		readCrops = rb.InferRegions
+	}
+	foundCrops, err := a.call(ctx, crops, readCrops)
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]messages.Box, len(frames))
 	for i, p := range plans {
-		mine := found[:len(p.images)]
-		found = found[len(p.images):]
+		found := &foundWholes
+		if p.crops {
+			found = &foundCrops
+		}
+		mine := (*found)[:len(p.images)]
+		*found = (*found)[len(p.images):]
 		if p.plan == nil {
 			out[i] = mine[0]
 			continue
@@ -59,6 +78,24 @@ func (a boxesAdapter) inferRegions(ctx context.Context, frames []messages.Frame)
 		out[i] = a.regions.Commit(p.plan, mine)
 	}
 	return out, nil
+}
+
+// call makes one backend call for images, none when there are none, and
+// checks that one result came back per image.
+func (a boxesAdapter) call(ctx context.Context, images [][]byte,
+	infer func(context.Context, string, [][]byte) ([][]messages.Box, error)) ([][]messages.Box, error) {
+	if len(images) == 0 {
+		return nil, nil
+	}
+	found, err := infer(ctx, a.model, images)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) != len(images) {
+		return nil, messages.Errorf(messages.CodeInferFailed,
+			"backend returned %d results for %d images", len(found), len(images))
+	}
+	return found, nil
 }
 
 // plan decides what of f the backend must see. The tile hashes come with
@@ -102,7 +139,7 @@ func (a boxesAdapter) plan(f messages.Frame) (planned, error) {
 		}
 		crops = append(crops, buf.Bytes())
 	}
-	return planned{plan: p, images: crops}, nil
+	return planned{plan: p, images: crops, crops: true}, nil
 }
 
 // wholeFrame plans f to be sent whole: as it came when it is PNG or JPEG,

@@ -21,18 +21,31 @@ import (
 // countingBackend passes calls on and remembers the size of every image.
 type countingBackend struct {
 	Backend
-	mu    sync.Mutex
-	sizes []image.Point
+	mu          sync.Mutex
+	sizes       []image.Point
+	regionCalls int
 }
 
 func (b *countingBackend) InferBoxes(ctx context.Context, model string,
 	images [][]byte) ([][]messages.Box, error) {
+	b.count(images, false)
+	return b.Backend.InferBoxes(ctx, model, images)
+}
+
+// InferRegions passes region calls on to a backend that reads regions.
+func (b *countingBackend) InferRegions(ctx context.Context, model string,
+	images [][]byte) ([][]messages.Box, error) {
+	b.count(images, true)
+	return b.Backend.(regionBackend).InferRegions(ctx, model, images)
+}
+
+func (b *countingBackend) count(images [][]byte, asRegions bool) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, img := range images {
 		b.sizes = append(b.sizes, decode(img).Rect.Size())
 	}
-	b.mu.Unlock()
-	return b.Backend.InferBoxes(ctx, model, images)
+	b.regionCalls += map[bool]int{true: 1}[asRegions]
 }
 
 func (b *countingBackend) take() []image.Point {
@@ -109,8 +122,9 @@ func TestRegionCacheWithTesseract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := b.take(); len(got) != 1 || got[0].Y > 120 {
-		t.Fatalf("changed frame sent as %v, want one band around the button", got)
+	if got := b.take(); len(got) != 1 || got[0].Y > 120 || got[0].X > 400 || b.regionCalls != 1 {
+		t.Fatalf("changed frame sent as %v (%d region calls), want one region around the button", got,
+			b.regionCalls)
 	}
 	full, err := client.InferBoxes(t.Context(), "ocr", [][]byte{after})
 	if err != nil {
