@@ -76,73 +76,71 @@ func (r *settleRig) paint(i int) {
 	_, _ = xproto.GetInputFocus(r.conn).Reply()
 }
 
-// redraw paints every 10 ms until for has passed (or forever when for is
-// 0, until ctx ends), like a page animating after a click, and closes done
-// after its last paint.
-func (r *settleRig) redraw(ctx context.Context, d time.Duration, done chan<- struct{}) {
+// redraw paints every 10 ms until d has passed (or forever when d is 0,
+// until ctx ends), like a page animating after a click, and closes done
+// after its last paint. It returns the longest gap between two paints.
+func (r *settleRig) redraw(ctx context.Context, d time.Duration, done chan<- struct{}) time.Duration {
 	defer close(done)
-	start := time.Now()
+	start, last, gap := time.Now(), time.Time{}, time.Duration(0)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 1; ; i++ {
 		r.paint(i)
+		if !last.IsZero() {
+			gap = max(gap, time.Since(last))
+		}
+		last = time.Now()
 		if d > 0 && time.Since(start) >= d {
-			return
+			return gap
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return gap
 		case <-tick.C:
 		}
 	}
 }
 
 // TestSettleWaitsForRepaintingToStop: a screen repainting for 300 ms after
-// an action is settled only after its last repaint.
+// an action gives no frame to act on before its last repaint: the settle
+// and the check of the rest of its quiet that look makes after capturing
+// (changedSince) go on until the repainting has stopped. A settle can only
+// tell a pause from the end when the pause is shorter than its quiet, so a
+// run where the painter itself was held up that long (a busy machine) does
+// not count, and is tried again.
 func TestSettleWaitsForRepaintingToStop(t *testing.T) {
 	r := newSettleRig(t)
-	done := make(chan struct{})
-	r.p.acting()
-	go r.redraw(t.Context(), 300*time.Millisecond, done)
-	if err := r.p.acted(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	default:
-		t.Fatal("settled while the screen was still repainting")
-	}
-	if r.p.unsettled {
-		t.Fatal("a screen that stopped repainting after 300 ms was marked unsettled")
-	}
-	// The rest of the quiet passes with no change: a frame captured now
-	// may be used.
-	n, _ := r.p.changes.Last()
-	if changed, err := r.p.changedSince(t.Context(), n, false); err != nil || changed {
-		t.Fatalf("quiet screen: changed %v, err %v", changed, err)
-	}
-}
-
-// TestRepaintDuringTheRestOfTheQuiet: a repaint after a frame was captured,
-// within the quiet the settle still owed, makes that frame's boxes unusable.
-func TestRepaintDuringTheRestOfTheQuiet(t *testing.T) {
-	r := newSettleRig(t)
-	r.p.acting()
-	r.paint(3)
-	if err := r.p.acted(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if r.p.pending == nil {
-		t.Fatal("no quiet pending after a repaint")
-	}
-	n, _ := r.p.changes.Last() // the frame is captured here
-	r.paint(4)                 // and the page repaints while it is analysed
-	waitUntil(t, 5*time.Second, "the repaint reported", func() bool {
-		now, _ := r.p.changes.Last()
-		return now > n
-	})
-	if changed, err := r.p.changedSince(t.Context(), n, false); err != nil || !changed {
-		t.Fatalf("repaint after the capture: changed %v, err %v", changed, err)
+	for try := 1; ; try++ {
+		done, gapc := make(chan struct{}), make(chan time.Duration, 1)
+		r.p.acting()
+		go func() { gapc <- r.redraw(t.Context(), 300*time.Millisecond, done) }()
+		if err := r.p.acted(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, _ := r.p.changes.Last() // look captures a frame here
+			changed, err := r.p.changedSince(t.Context(), n, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !changed {
+				break
+			}
+		}
+		select {
+		case <-done:
+		default:
+			<-done
+			if gap := <-gapc; gap >= settleMinQuiet/settleEarly && try < 3 {
+				t.Logf("try %d: the painter paused %v; trying again", try, gap)
+				continue
+			}
+			t.Fatal("a frame was accepted while the screen was still repainting")
+		}
+		if r.p.unsettled {
+			t.Fatal("a screen that stopped repainting after 300 ms was marked unsettled")
+		}
+		return
 	}
 }
 
