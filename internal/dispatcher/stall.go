@@ -22,8 +22,8 @@ type stallWatch struct {
 	stalled   bool
 }
 
-// observe looks at fresh consumer info taken while this dispatcher had a
-// free slot and pulled nothing. Tasks waiting with no delivery for
+// observeConsumer looks at fresh consumer info taken while this dispatcher
+// had a free slot and pulled nothing. Tasks waiting with no delivery for
 // stallAfter mark the consumer stalled (sf_dispatcher_consumer_stalled 1,
 // a warning with the consumer's counts) and reconcile its settings, which
 // undoes a drifted MaxAckPending or AckWait; a delivery clears the mark.
