@@ -58,6 +58,8 @@ func parseFlags(args []string) (options, error) {
 	batchFlags(fs, &o)
 	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", worker.DefaultRequestTimeout,
 		"bound on one backend call")
+	fs.DurationVar(&o.cfg.MaxFrameAge, "max-frame-age", worker.DefaultMaxFrameAge,
+		"frames that waited longer than this for the backend are dropped, newest wins")
 	fs.StringVar(&o.cfg.SubjectPrefix, "subject-prefix", messages.DefaultPrefix, "subject prefix")
 	fs.StringVar(&o.cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr,
 		"address for /metrics, /healthz and /readyz (empty: none)")
