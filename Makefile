@@ -44,7 +44,7 @@ FUZZERS = pkg/messages:FuzzDecodeTask pkg/messages:FuzzDecodeFrame pkg/messages:
 	pkg/messages:FuzzDecodeProgress pkg/messages:FuzzDecodeAssignReply pkg/messages:FuzzDecodeTaskStatus \
 	internal/agent:FuzzDecodeAssignment internal/ocr:FuzzCheckImage internal/kserve:FuzzDecodeBytesTensor \
 	internal/kserve:FuzzDecodeBoxesRequest internal/kserve:FuzzDecodeBoxesResponse \
-	internal/inferd:FuzzModelInfer internal/target:FuzzSelect
+	internal/inferd:FuzzModelInfer internal/target:FuzzSelect pkg/rawframe:FuzzDecode
 fuzz:
 	set -e; for f in $(FUZZERS); do \
 		$(GO) test ./$${f%%:*} -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME); \

@@ -89,7 +89,11 @@ func DecodeConfig(r io.Reader) (image.Config, error) {
 }
 
 // Decode reads a frame. The zstd data must hold exactly the pixels the
-// header announces: no more is read or allocated than that.
+// header announces: no more is read or allocated than that. Known
+// shortcoming: the image is allocated before the pixels are read, so a
+// small hostile frame can cost up to 4*MaxSide*MaxSide bytes (256 MiB)
+// before it is refused; callers bound the size first (the worker checks the
+// header against the frame's own, bounded, size).
 func Decode(r io.Reader) (image.Image, error) {
 	return DecodeRGBA(r)
 }

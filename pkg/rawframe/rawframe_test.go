@@ -123,3 +123,28 @@ func BenchmarkDecode1280x800(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecode: whatever the bytes, both decoders return an image of the
+// size the header announces, or an error; never a panic, never more memory
+// than that size.
+func FuzzDecode(f *testing.F) {
+	enc := encoder(f)
+	f.Add(enc.Encode(image.NewRGBA(image.Rect(0, 0, 3, 2))))
+	f.Add([]byte(rawframe.Magic + "\x01\x00\x00\x00\x01\x00\x00\x00"))
+	dec, err := rawframe.NewDecoder()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, decode := range []func([]byte) (*image.RGBA, error){rawframe.DecodeBytes, dec.Decode} {
+			img, err := decode(data)
+			if err != nil {
+				continue
+			}
+			cfg, _ := rawframe.DecodeConfig(bytes.NewReader(data))
+			if img.Rect.Dx() != cfg.Width || img.Rect.Dy() != cfg.Height {
+				t.Fatalf("decoded %v for a header of %dx%d", img.Rect, cfg.Width, cfg.Height)
+			}
+		}
+	})
+}
