@@ -94,12 +94,13 @@ func (m *ocrModel) Infer(ctx context.Context, images [][]byte) ([][]messages.Box
 }
 
 // InferRegions recognises the regions of a batch in parallel. A region a
-// few lines high is decoded here and read by ocr.Pool.RecognizeImage,
-// which picks a single-line or block mode for it and prepares small or
-// light-on-dark text (C07, C08); a taller one is read like a page (page
-// mode 3), since on a block of headings, fields and buttons the block mode
-// read only the first line (the example pages, worker
-// TestExampleLabelsFoundInBothConfigurations).
+// few lines high is decoded here and read by ocr.Pool.RecognizeImage in
+// block mode (6), which prepares small or light-on-dark text (C07, C08):
+// the single-line mode it would pick for one line read a bordered button
+// with a margin around it as "[ene]" for "Continue" (worker
+// TestMovedButtonIsReadWhole). A taller region is read like a page (mode
+// 3), since on a block of headings, fields and buttons the block mode read
+// only the first line (worker TestExampleLabelsFoundInBothConfigurations).
 func (m *ocrModel) InferRegions(ctx context.Context, images [][]byte) ([][]messages.Box, error) {
 	return m.each(images, func(data []byte) ([]messages.Box, error) {
 		cfg, err := ocr.CheckImage(data)
@@ -113,7 +114,7 @@ func (m *ocrModel) InferRegions(ctx context.Context, images [][]byte) ([][]messa
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ocr.ErrBadImage, err)
 		}
-		return m.pool.RecognizeImage(ctx, img, ocr.CropOptions{})
+		return m.pool.RecognizeImage(ctx, img, ocr.CropOptions{PSM: ocr.PSMBlock})
 	})
 }
 

@@ -62,6 +62,15 @@ func (p *Plan) Full() bool {
 // regions to recognise. An invalid grid, or one of another size or tiling,
 // plans the whole frame.
 func (c *Cache) Plan(key string, grid *messages.TileGrid) *Plan {
+	return c.PlanGrow(key, grid, nil)
+}
+
+// PlanGrow is Plan with grow, when not nil, applied to every region as it
+// is formed (and again whenever it grows): a caller that has the frame's
+// pixels widens regions whose edges cut through text or a control. grow
+// must return a rectangle that contains its argument, within the frame.
+func (c *Cache) PlanGrow(key string, grid *messages.TileGrid,
+	grow func(image.Rectangle) image.Rectangle) *Plan {
 	p := &Plan{key: key, grid: grid}
 	c.mu.Lock()
 	e := c.entries[key]
@@ -71,7 +80,7 @@ func (c *Cache) Plan(key string, grid *messages.TileGrid) *Plan {
 		p.Regions = full
 		return p
 	}
-	p.Regions, p.kept = changedRects(e.grid, grid, e.lines)
+	p.Regions, p.kept = changedRects(e.grid, grid, e.lines, grow)
 	if covered(p.Regions) >= fullShare*float64(grid.Width*grid.Height) {
 		p.Regions, p.kept = full, nil
 	}
@@ -162,10 +171,11 @@ func group(boxes []messages.Box) [][]messages.Box {
 const fullShare = 0.6
 
 // changedRects returns the regions to recognise again (the changed tiles
-// grown by Pad, joined while they overlap, and grown to every cached line
-// they touch, with Pad around it) and the cached lines that touch none.
-func changedRects(old, cur *messages.TileGrid, lines [][]messages.Box) ([]image.Rectangle,
-	[][]messages.Box) {
+// grown by Pad, joined while they overlap, grown by grow when not nil, and
+// grown to every cached line they touch, with Pad around it) and the cached
+// lines that touch none.
+func changedRects(old, cur *messages.TileGrid, lines [][]messages.Box,
+	grow func(image.Rectangle) image.Rectangle) ([]image.Rectangle, [][]messages.Box) {
 	bounds := image.Rect(0, 0, cur.Width, cur.Height)
 	var rects []image.Rectangle
 	cols := cur.Cols()
@@ -183,6 +193,14 @@ func changedRects(old, cur *messages.TileGrid, lines [][]messages.Box) ([]image.
 	for grown := true; grown; {
 		rects = join(rects)
 		grown = false
+		for i, r := range rects {
+			if grow == nil {
+				break
+			}
+			if g := grow(r).Intersect(bounds); g != r && r.In(g) {
+				rects[i], grown = g, true
+			}
+		}
 		kept = slices.DeleteFunc(kept, func(l []messages.Box) bool {
 			lr := lineRect(l)
 			for i, r := range rects {

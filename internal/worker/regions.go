@@ -117,7 +117,17 @@ func (a boxesAdapter) plan(f messages.Frame) (planned, error) {
 		}
 		grid = regions.Hash(img, 0)
 	}
-	p := a.regions.Plan(key, grid)
+	undecodable := false
+	p := a.regions.PlanGrow(key, grid, func(r image.Rectangle) image.Rectangle {
+		if img == nil && !undecodable {
+			img = decodeFrame(f)
+			undecodable = img == nil
+		}
+		if img == nil {
+			return r
+		}
+		return blankEdges(img, r)
+	})
 	if len(p.Regions) == 0 {
 		return planned{plan: p}, nil
 	}
@@ -140,6 +150,55 @@ func (a boxesAdapter) plan(f messages.Frame) (planned, error) {
 		crops = append(crops, buf.Bytes())
 	}
 	return planned{plan: p, images: crops, crops: true}, nil
+}
+
+// maxEdgeGrow bounds how far blankEdges moves a region's side: a control or
+// a word ends well within it; a textured background (a photo, a gradient)
+// has no blank line to stop at, and the region then stays as it was grown.
+const maxEdgeGrow = 256
+
+// blankEdges widens r until each of its sides lies on a blank margin in
+// img (its two outermost lines one and the same colour), so that a crop
+// never cuts through a word or a control: a button cut at its text read
+// "cc" for "Continue", and the cache then kept that reading for as long as
+// the button stayed still. Each side moves at most maxEdgeGrow.
+func blankEdges(img *image.RGBA, r image.Rectangle) image.Rectangle {
+	limit := r.Inset(-maxEdgeGrow).Intersect(img.Rect)
+	col := func(x int) image.Rectangle { return image.Rect(x, r.Min.Y, x+1, r.Max.Y) }
+	row := func(y int) image.Rectangle { return image.Rect(r.Min.X, y, r.Max.X, y+1) }
+	for moved := true; moved && r.Dx() > 1 && r.Dy() > 1; {
+		moved = false
+		for r.Min.X > limit.Min.X && !blankLines(img, col(r.Min.X), col(r.Min.X+1)) {
+			r.Min.X, moved = r.Min.X-1, true
+		}
+		for r.Max.X < limit.Max.X && !blankLines(img, col(r.Max.X-1), col(r.Max.X-2)) {
+			r.Max.X, moved = r.Max.X+1, true
+		}
+		for r.Min.Y > limit.Min.Y && !blankLines(img, row(r.Min.Y), row(r.Min.Y+1)) {
+			r.Min.Y, moved = r.Min.Y-1, true
+		}
+		for r.Max.Y < limit.Max.Y && !blankLines(img, row(r.Max.Y-1), row(r.Max.Y-2)) {
+			r.Max.Y, moved = r.Max.Y+1, true
+		}
+	}
+	return r
+}
+
+// blankLines reports whether every pixel of img in a and b (rows or
+// columns) has one colour.
+func blankLines(img *image.RGBA, a, b image.Rectangle) bool {
+	first := img.Pix[img.PixOffset(a.Min.X, a.Min.Y):][:4]
+	for _, r := range []image.Rectangle{a, b} {
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			line := img.Pix[img.PixOffset(r.Min.X, y):][:4*r.Dx()]
+			for i := 0; i < len(line); i += 4 {
+				if !bytes.Equal(line[i:i+4], first) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // wholeFrame plans f to be sent whole: as it came when it is PNG or JPEG,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -145,5 +146,74 @@ func TestRegionCacheWithTesseract(t *testing.T) {
 	}
 	if got := b.take(); len(got) != 0 || !slices.Equal(lineTexts(again[0]), lineTexts(cached[0])) {
 		t.Fatalf("unchanged frame: sent %v, read %v", got, lineTexts(again[0]))
+	}
+}
+
+// redrawPage is examples/site/redraw.html as it looks with Continue shown
+// at left (the page moves it there while it animates).
+func redrawPage(t *testing.T, left int) []byte {
+	t.Helper()
+	html, err := os.ReadFile("../../examples/site/redraw.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	css, err := os.ReadFile("../../examples/site/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := strings.Replace(string(html), `<link rel="stylesheet" href="style.css">`,
+		"<style>"+string(css)+"</style>", 1)
+	page = strings.Replace(page, "left:0;top:20px;display:none", fmt.Sprintf("left:%dpx;top:20px", left), 1)
+	return ocrtest.Screenshot(t, page, 1280, 800)
+}
+
+// A button that moved a little is read again whole: the region of its
+// changed tiles would cut through it (and read "cc" for "Continue"), so the
+// region is widened to blank edges first.
+func TestMovedButtonIsReadWhole(t *testing.T) {
+	client := ocrBackend(t)
+	a := boxesAdapter{backend: client, model: "ocr", batch: 8, regions: regions.New(0)}
+	var cached [][]messages.Box
+	for _, left := range []int{470, 500} {
+		f := messages.Frame{Sandbox: "sb", Codec: messages.CodecPNG, Width: 1280, Height: 800,
+			Data: redrawPage(t, left)}
+		var err error
+		if cached, err = a.inferRegions(t.Context(), []messages.Frame{f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, err := client.InferBoxes(t.Context(), "ocr", [][]byte{redrawPage(t, 500)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := labelAt(full[0], "Continue")
+	if !ok {
+		t.Fatalf("the full frame misses Continue: %v", lineTexts(full[0]))
+	}
+	if got, ok := labelAt(cached[0], "Continue"); !ok || got.Sub(want).X*got.Sub(want).X > 64 {
+		t.Fatalf("through the cache Continue is at %v (found %v), the full frame has it at %v; read %v",
+			got, ok, want, lineTexts(cached[0]))
+	}
+}
+
+func TestBlankEdges(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 200, 100))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	button := image.Rect(40, 30, 120, 60)
+	for y := button.Min.Y; y < button.Max.Y; y++ {
+		for x := button.Min.X; x < button.Max.X; x++ {
+			if x == button.Min.X || x == button.Max.X-1 || y == button.Min.Y || y == button.Max.Y-1 || x%7 == 0 {
+				img.Pix[img.PixOffset(x, y)] = 0
+			}
+		}
+	}
+	got := blankEdges(img, image.Rect(80, 35, 100, 50)) // inside the button
+	if !button.In(got) || !got.In(image.Rect(38, 28, 122, 62)) {
+		t.Fatalf("grown to %v, want just around the button %v", got, button)
+	}
+	if got := blankEdges(img, image.Rect(150, 70, 170, 90)); got != image.Rect(150, 70, 170, 90) {
+		t.Fatalf("a blank region was grown to %v", got)
 	}
 }
