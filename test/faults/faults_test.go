@@ -1,7 +1,8 @@
 // Package faults runs tasks through the real binaries (a standalone
 // nats-server with file storage, inferd, a worker, a dispatcher with the
 // process runtime, agentd in Xvfb with xmessage as the app) while killing
-// agents, the worker and the NATS server with SIGKILL at random moments.
+// agents, the worker, inferd and the NATS server with SIGKILL at random
+// moments.
 // Afterwards every task has exactly one final state, none is lost, none
 // succeeded twice, and no process of the run is left.
 //
@@ -220,8 +221,9 @@ func (r *run) connect() jetstream.JetStream {
 }
 
 // submit publishes the tasks once the dispatcher has made its stream: each
-// opens xmessage and sleeps through a few steps, long enough to be killed
-// in the middle.
+// opens xmessage, has its screen read once (inference: agent, worker,
+// inferd), and sleeps through a few steps, long enough to be killed in the
+// middle.
 func (r *run) submit(js jetstream.JetStream) []string {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -240,7 +242,12 @@ func (r *run) submit(js jetstream.JetStream) []string {
 		id := fmt.Sprintf("fault-%d-%d", os.Getpid(), i)
 		task := map[string]any{"id": id, "deadline": "2m",
 			"app": map[string]any{"command": []string{"xmessage", "-name", "sf-faults", id}},
-			"steps": []map[string]any{{"action": "sleep", "for": "1s"}, {"action": "sleep", "for": "1s"},
+			"steps": []map[string]any{
+				// One inference, whatever Tesseract makes of xmessage's
+				// small font: a label that is never there is absent.
+				{"action": "assert_absent", "target": map[string]any{"text": "no such label"},
+					"timeout": "30s"},
+				{"action": "sleep", "for": "1s"}, {"action": "sleep", "for": "1s"},
 				{"action": "sleep", "for": "1s"}}}
 		body, _ := json.Marshal(task)
 		if _, err := js.Publish(ctx, messages.NewSubjects("").TaskSubmit(), body,
@@ -255,14 +262,16 @@ func (r *run) submit(js jetstream.JetStream) []string {
 // injectFaults kills, at random moments while tasks run, in turn: a
 // running agentd, the NATS server (restarted on the same store), another
 // agentd, the worker or, -dispatcher-kills times, the dispatcher
-// (restarted under the same id). With no agent running, the worker goes
-// instead.
+// (restarted under the same id), and inferd (restarted on the same
+// address: the worker leaves the queue group while its backend is down and
+// the agents' requests are retried until it is back). With no agent
+// running, the worker goes instead.
 func (r *run) injectFaults() []string {
 	var done []string
 	left := *dispatcherKills
 	for i := range *kills {
 		time.Sleep(time.Duration(300+rand.IntN(1500)) * time.Millisecond)
-		victim := []string{"agentd", "nats-server", "agentd", "worker"}[i%4]
+		victim := []string{"agentd", "nats-server", "agentd", "worker", "inferd"}[i%5]
 		if victim == "worker" && left > 0 {
 			victim, left = "dispatcher", left-1
 		}
