@@ -118,7 +118,8 @@ func TestTasksSurviveKills(t *testing.T) {
 func newRun(t *testing.T) *run {
 	root := t.TempDir()
 	r := &run{t: t, bin: filepath.Join(root, "bin"), root: root, procs: map[string]*exec.Cmd{}}
-	for _, pkg := range []string{"../../cmd/dispatcher", "../../cmd/agentd", "../../cmd/worker", "../../cmd/inferd",
+	for _, pkg := range []string{"../../cmd/dispatcher", "../../cmd/agentd", "../../cmd/worker",
+		"../../cmd/inferd",
 		"github.com/nats-io/nats-server/v2"} {
 		cmd := exec.Command("go", "build", "-o", r.bin+"/", pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -196,7 +197,8 @@ func (r *run) stopAll() {
 
 func (r *run) waitNATS() {
 	r.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(
+		50 * time.Millisecond) {
 		if nc, err := nats.Connect(r.natsURL); err == nil {
 			nc.Close()
 			return
