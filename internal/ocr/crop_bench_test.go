@@ -43,7 +43,8 @@ func bmpGrey(g *image.Gray) []byte {
 // through gosseract's SetImageFromBytes: Leptonica's own uncompressed
 // "spix" (what RecognizeImage sends), grey BMP, grey PGM and grey PNG, each
 // as encode plus read, for a button crop doubled (C07) and a 1280x120 band
-// of the sign-in page; then a whole RecognizeImage of the button.
+// of the sign-in page; then whole RecognizeImage calls on both, with the
+// default upscaling and without.
 func BenchmarkCropHandoff(b *testing.B) {
 	shot, rects := ocrtest.ScreenshotRects(b, buttonPage(firefoxButtons, []int{16}), 900, 80)
 	frame, err := png.Decode(bytes.NewReader(shot))
@@ -100,12 +101,22 @@ func BenchmarkCropHandoff(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	crop := subImage(frame, rects["b/16/4"])
-	b.Run("recognize-image/button", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := pool.RecognizeImage(b.Context(), crop, CropOptions{}); err != nil {
-				b.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		img  image.Image
+		opts CropOptions
+	}{
+		{"button", subImage(frame, rects["b/16/4"]), CropOptions{}},
+		{"button-unscaled", subImage(frame, rects["b/16/4"]), CropOptions{GlyphHeight: -1}},
+		{"band", subImage(login, ocrtest.Rect{Y: 30, W: 1280, H: 120}), CropOptions{}},
+		{"band-unscaled", subImage(login, ocrtest.Rect{Y: 30, W: 1280, H: 120}), CropOptions{GlyphHeight: -1}},
+	} {
+		b.Run("recognize-image/"+tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := pool.RecognizeImage(b.Context(), tc.img, tc.opts); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 }

@@ -89,25 +89,29 @@ func lineText(boxes []messages.Box) string {
 
 // C07: each button of the short-label page, cropped by its DOM rectangle
 // (border included) and recognised alone, reads exactly right in at least
-// 95% of the crops, at 12 to 16 px.
+// 95% of the crops, at 12 to 16 px; so does each button cropped with a
+// 4 px margin of the page around its border, as a detector's box would.
 func TestRecognizeImageShortLabelsC07(t *testing.T) {
 	sizes := []int{12, 13, 14, 15, 16}
 	shot, rects := ocrtest.ScreenshotRects(t, buttonPage(firefoxButtons, sizes), 900, 260)
 	frame := decodePNG(t, shot)
 	p := newTestPool(t, 1)
 	exact, total := 0, 0
-	for _, size := range sizes {
-		for i, label := range cropLabels {
-			r := rects[fmt.Sprintf("b/%d/%d", size, i)]
-			boxes, err := p.RecognizeImage(t.Context(), subImage(frame, r), CropOptions{})
-			if err != nil {
-				t.Fatalf("%q at %d px: %v", label, size, err)
-			}
-			total++
-			if got := lineText(boxes); got == label {
-				exact++
-			} else {
-				t.Logf("%q at %d px read as %q", label, size, got)
+	for _, margin := range []int{0, 4} {
+		for _, size := range sizes {
+			for i, label := range cropLabels {
+				r := rects[fmt.Sprintf("b/%d/%d", size, i)]
+				r = ocrtest.Rect{X: r.X - margin, Y: r.Y - margin, W: r.W + 2*margin, H: r.H + 2*margin}
+				boxes, err := p.RecognizeImage(t.Context(), subImage(frame, r), CropOptions{})
+				if err != nil {
+					t.Fatalf("%q at %d px: %v", label, size, err)
+				}
+				total++
+				if got := lineText(boxes); got == label {
+					exact++
+				} else {
+					t.Logf("%q at %d px, margin %d, read as %q", label, size, margin, got)
+				}
 			}
 		}
 	}
@@ -250,10 +254,10 @@ func assertCentred(t *testing.T, variant, label string, boxes []messages.Box, te
 	}
 }
 
-// C08 on a drawn region: a dark button with a 1 px border and two lines of
-// light "ink" is trimmed inside its border, seen as light on dark, and its
-// 8 px lines are tripled; without the border, on white, nothing is trimmed
-// or inverted.
+// C08 on a drawn region: a dark button framed by a 1 px border, with two
+// lines of light "letters" (8 px strokes with gaps), is stripped of its
+// border, seen as light on dark, and its 8 px lines are tripled. Dark
+// letters on white with no frame lose only their blank margin.
 func TestAnalyseRegion(t *testing.T) {
 	fill := func(g *image.Gray, r image.Rectangle, v uint8) {
 		for y := r.Min.Y; y < r.Max.Y; y++ {
@@ -262,12 +266,17 @@ func TestAnalyseRegion(t *testing.T) {
 			}
 		}
 	}
+	letters := func(g *image.Gray, y0, y1 int, v uint8) {
+		for x := 20; x < 58; x += 6 {
+			fill(g, image.Rect(x, y0, x+2, y1), v)
+		}
+	}
 	dark := image.NewGray(image.Rect(0, 0, 100, 40))
-	fill(dark, dark.Rect, 90)                   // border
-	fill(dark, image.Rect(1, 1, 99, 39), 40)    // background
-	fill(dark, image.Rect(20, 8, 60, 16), 230)  // line 1
-	fill(dark, image.Rect(20, 22, 70, 30), 230) // line 2
-	want := region{inner: image.Rect(2, 2, 98, 38), bg: 40, ink: 230, invert: true, glyph: 8, lines: 2,
+	fill(dark, dark.Rect, 90)                // border
+	fill(dark, image.Rect(1, 1, 99, 39), 40) // background
+	letters(dark, 8, 16, 230)
+	letters(dark, 22, 30, 230)
+	want := region{inner: image.Rect(1, 1, 99, 39), bg: 40, ink: 230, invert: true, glyph: 8, lines: 2,
 		crisp: true}
 	if got := analyse(dark); got != want {
 		t.Errorf("dark region: %+v, want %+v", got, want)
@@ -275,18 +284,19 @@ func TestAnalyseRegion(t *testing.T) {
 	if s := upscale(8, want.inner, CropOptions{}.withDefaults()); s != 3 {
 		t.Errorf("8 px text scaled %d times, want 3", s)
 	}
-	// Prepared: (96+2*6)x(36+2*6) pixels tripled, white padding, black ink;
-	// the ink's first pixel (20, 8) lands at ((20-2+6)*3, (8-2+6)*3).
+	// Prepared: (98+2*6)x(38+2*6) pixels tripled, white padding, black ink;
+	// the first letter's top-left pixel (20, 8) lands at ((20-1+6)*3,
+	// (8-1+6)*3) = (75, 39).
 	out := prepare(dark, CropOptions{}.withDefaults()).img.greyImage()
-	if out.Rect != image.Rect(0, 0, 324, 144) || out.GrayAt(0, 0).Y != 255 || out.GrayAt(73, 37).Y != 0 ||
-		out.GrayAt(71, 35).Y != 255 {
+	if out.Rect != image.Rect(0, 0, 330, 150) || out.GrayAt(0, 0).Y != 255 || out.GrayAt(75, 39).Y != 0 ||
+		out.GrayAt(74, 38).Y != 255 {
 		t.Errorf("prepared dark region: %v, corner %d, ink %d, before the ink %d", out.Rect,
-			out.GrayAt(0, 0).Y, out.GrayAt(73, 37).Y, out.GrayAt(71, 35).Y)
+			out.GrayAt(0, 0).Y, out.GrayAt(75, 39).Y, out.GrayAt(74, 38).Y)
 	}
 	light := image.NewGray(image.Rect(0, 0, 100, 40))
 	fill(light, light.Rect, 255)
-	fill(light, image.Rect(20, 8, 60, 24), 0)
-	want = region{inner: light.Rect, bg: 255, ink: 0, glyph: 16, lines: 1, crisp: true}
+	letters(light, 8, 24, 0)
+	want = region{inner: image.Rect(20, 8, 58, 24), bg: 255, ink: 0, glyph: 16, lines: 1, crisp: true}
 	if got := analyse(light); got != want {
 		t.Errorf("light region: %+v, want %+v", got, want)
 	}

@@ -13,11 +13,16 @@ const (
 	// towards a border line: Firefox's button border (#8f8f9d on #e9e9ed)
 	// differs by 90, a faint separator by about 30.
 	ruleContrast = 24
-	// ruleFill is the share of a line's pixels that must be border-coloured
-	// for the line to be taken as a border: rounded corners leave a few
-	// pixels of a button's top line background-coloured, while a row of
-	// text ink covers well under this.
-	ruleFill = 0.6
+	// ruleFill is the share of a line that one unbroken run of
+	// border-coloured pixels must cover for the line to be taken as a
+	// border: rounded corners (4 px each end) leave 13 of the 21 pixels of a
+	// small button's side; text is broken up between letters.
+	ruleFill = 0.5
+	// minFrameSides is how many sides of a region must have a border line
+	// for them to be trimmed: a control's frame has four (three when a crop
+	// cut one off), while in a tight crop of text, an "I" or "l" at an edge
+	// makes a left or right rule, and an "E" three at most with its bars.
+	minFrameSides = 3
 	// ruleDepth is how deep into the region a border is looked for: 1-2 px
 	// borders, plus a focus ring.
 	ruleDepth = 4
@@ -161,44 +166,119 @@ func diff(a, b uint8) uint8 {
 	return b - a
 }
 
-// trimBorders returns g's rectangle without the border lines found along
-// its edges, plus one more line where one was found, for the anti-aliased
-// inside of a rounded corner. Tesseract finds nothing in a crop that still
-// holds its button's border (platform notes, pitfall 2).
+// trimBorders returns the part of g inside the border lines that frame
+// it, plus one more line where one was found, for the anti-aliased inside
+// of a rounded corner; a blank margin around the border (a detector's box
+// is rarely tight) goes first. Tesseract finds nothing in a crop that
+// still holds its button's border (platform notes, pitfall 2), and reads a
+// margined one as "| Save" or "OK)". The result is empty when g is blank.
 func trimBorders(g *image.Gray, bg uint8) image.Rectangle {
-	r := g.Rect
+	r := dropMargin(g)
+	if r.Empty() {
+		return image.Rectangle{}
+	}
+	// isRule reports whether the n pixels from (x0, y0) in steps of
+	// (dx, dy) hold one unbroken run of border-coloured pixels over ruleFill
+	// of them: a border, minus its rounded corners. Text breaks between
+	// letters.
 	isRule := func(x0, y0, dx, dy, n int) bool {
-		hits := 0
+		run, longest := 0, 0
 		for i := 0; i < n; i++ {
 			if diff(g.Pix[(y0+i*dy)*g.Stride+x0+i*dx], bg) > ruleContrast {
-				hits++
+				run++
+				longest = max(longest, run)
+			} else {
+				run = 0
 			}
 		}
-		return float64(hits) >= ruleFill*float64(n)
+		return float64(longest) >= ruleFill*float64(n)
 	}
 	depth := func(size int) int { return min(ruleDepth, size/4) }
 	top, bottom, left, right := 0, 0, 0, 0
 	for i := 0; i < depth(r.Dy()); i++ {
-		if isRule(0, i, 1, 0, r.Dx()) {
+		if isRule(r.Min.X, r.Min.Y+i, 1, 0, r.Dx()) {
 			top = i + 2
 		}
-		if isRule(0, r.Dy()-1-i, 1, 0, r.Dx()) {
+		if isRule(r.Min.X, r.Max.Y-1-i, 1, 0, r.Dx()) {
 			bottom = i + 2
 		}
 	}
 	for i := 0; i < depth(r.Dx()); i++ {
-		if isRule(i, 0, 0, 1, r.Dy()) {
+		if isRule(r.Min.X+i, r.Min.Y, 0, 1, r.Dy()) {
 			left = i + 2
 		}
-		if isRule(r.Dx()-1-i, 0, 0, 1, r.Dy()) {
+		if isRule(r.Max.X-1-i, r.Min.Y, 0, 1, r.Dy()) {
 			right = i + 2
 		}
 	}
-	inner := image.Rect(left, top, r.Dx()-right, r.Dy()-bottom)
+	framed := 0
+	for _, cut := range []int{top, bottom, left, right} {
+		if cut > 0 {
+			framed++
+		}
+	}
+	if framed < minFrameSides {
+		return r // text, whose stems or bars can look like one rule
+	}
+	inner := image.Rect(r.Min.X+left, r.Min.Y+top, r.Max.X-right, r.Max.Y-bottom)
 	if inner.Empty() {
 		return image.Rectangle{}
 	}
 	return inner
+}
+
+// dropMargin returns g's rectangle without the lines along its edges that
+// are all of the colour its outermost pixels mostly have (within
+// ruleContrast): the page around a control. A crop framed by the control's
+// own border keeps it: the border's rounded corners show the page colour.
+func dropMargin(g *image.Gray) image.Rectangle {
+	r := g.Rect
+	margin := ringMode(g)
+	flat := func(x0, y0, dx, dy, n int) bool {
+		for i := 0; i < n; i++ {
+			if diff(g.Pix[(y0+i*dy)*g.Stride+x0+i*dx], margin) > ruleContrast {
+				return false
+			}
+		}
+		return true
+	}
+	for !r.Empty() && flat(r.Min.X, r.Min.Y, 1, 0, r.Dx()) {
+		r.Min.Y++
+	}
+	for !r.Empty() && flat(r.Min.X, r.Max.Y-1, 1, 0, r.Dx()) {
+		r.Max.Y--
+	}
+	for !r.Empty() && flat(r.Min.X, r.Min.Y, 0, 1, r.Dy()) {
+		r.Min.X++
+	}
+	for !r.Empty() && flat(r.Max.X-1, r.Min.Y, 0, 1, r.Dy()) {
+		r.Max.X--
+	}
+	if r.Empty() {
+		return image.Rectangle{}
+	}
+	return r
+}
+
+// ringMode is the most common grey level of g's outermost pixels.
+func ringMode(g *image.Gray) uint8 {
+	var hist [256]int
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	for x := 0; x < w; x++ {
+		hist[g.Pix[x]]++
+		hist[g.Pix[(h-1)*g.Stride+x]]++
+	}
+	for y := 0; y < h; y++ {
+		hist[g.Pix[y*g.Stride]]++
+		hist[g.Pix[y*g.Stride+w-1]]++
+	}
+	best := 0
+	for v, n := range hist {
+		if n > hist[best] {
+			best = v
+		}
+	}
+	return uint8(best)
 }
 
 // textLines counts the runs of rows holding ink at least minLineHeight
