@@ -112,6 +112,9 @@ func (s *session) find(ctx context.Context, t *messages.Target) (messages.Box, e
 			}
 			return messages.Box{}, err
 		}
+		if err := errIfCrashed(boxes); err != nil {
+			return messages.Box{}, err // no target will show on a crashed tab (C21)
+		}
 		box, err := target.Select(boxes, t)
 		if !errors.Is(err, messages.ErrTargetNotFound) {
 			return box, err
@@ -134,6 +137,9 @@ func (s *session) absent(ctx context.Context, t *messages.Target) (string, error
 				return "", stillThere(*still, t)
 			}
 			return "", err
+		}
+		if err := errIfCrashed(boxes); err != nil {
+			return "", err // a crashed tab shows nothing, which is not "absent" (C21)
 		}
 		box, err := target.Select(boxes, t)
 		if errors.Is(err, messages.ErrTargetNotFound) {

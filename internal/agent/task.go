@@ -105,10 +105,8 @@ func (a *agent) execute(ctx context.Context, r *run) ([]string, error) {
 func (s *session) runSteps(ctx context.Context, a *agent, r *run) ([]string, error) {
 	for i := range s.task.Steps {
 		res, err := s.runStep(ctx, i)
-		// Known shortcoming: the page is looked for only once a step has
-		// ended, so a step waiting for its target on a crashed tab runs to
-		// its timeout first; checking on every look belongs in the
-		// perceiver, which is being reworked for speed (issue 8).
+		// find and absent look for the page on every look; this catches
+		// steps that do not look, and a crash right after the last look.
 		if crashed := errIfCrashed(s.see.boxes); crashed != nil {
 			err, res.OK = crashed, false
 		}
