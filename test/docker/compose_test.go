@@ -41,9 +41,13 @@ func newCompose(t *testing.T) *compose {
 		env: composePasswords}
 }
 
-// composePasswords are the role passwords deploy/nats.conf requires.
+// composePasswords are the role passwords deploy/nats.conf requires, the
+// agents' secret, and the auth callout's issuer key (a fixed test key).
 var composePasswords = []string{"SF_NATS_SUBMITTER_PASSWORD=sub-pw", "SF_NATS_DISPATCHER_PASSWORD=disp-pw",
-	"SF_NATS_WORKER_PASSWORD=work-pw", "SF_NATS_AGENT_PASSWORD=agent-pw"}
+	"SF_NATS_WORKER_PASSWORD=work-pw", "SF_NATS_AUTHORIZER_PASSWORD=authz-pw",
+	"SF_AGENT_SECRET=compose-test-agent-secret",
+	"SF_CALLOUT_SEED=SAAGN2ZEGEVZFX24IQHQDFIBAMTUNC2S2NNBARRO3VDHUZD65JLANTAAHQ",
+	"SF_NATS_CALLOUT_ISSUER=ABLZ4RJYMNOJ6EEJVLGTMCQ4E6T7DCMSHYOXEGIPVQAZ7G44SDJQORH2"}
 
 func (c *compose) run(ctx context.Context, args ...string) (string, error) {
 	full := append(append(append([]string{}, c.argv[1:]...), "-p", c.project), args...)
