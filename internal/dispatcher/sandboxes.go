@@ -21,11 +21,12 @@ type fleet struct {
 	mu      sync.Mutex
 	boxes   map[string]*messages.SandboxInfo
 	handles map[string]sandbox.Sandbox // started sandboxes, for their health
+	health  map[string]*healthEntry
 }
 
 func newFleet(runtime string) *fleet {
 	return &fleet{runtime: runtime, boxes: make(map[string]*messages.SandboxInfo),
-		handles: make(map[string]sandbox.Sandbox)}
+		handles: make(map[string]sandbox.Sandbox), health: make(map[string]*healthEntry)}
 }
 
 // add records a sandbox that is being started for attempt n of task.
@@ -45,6 +46,7 @@ func (f *fleet) started(sb sandbox.Sandbox) {
 		return
 	}
 	f.handles[sb.ID()] = sb
+	f.health[sb.ID()] = &healthEntry{}
 	if v, ok := sb.(interface{ VNCAddr() string }); ok {
 		b.VNC = v.VNCAddr()
 	}
@@ -64,33 +66,77 @@ func (f *fleet) remove(id string) {
 	defer f.mu.Unlock()
 	delete(f.boxes, id)
 	delete(f.handles, id)
+	delete(f.health, id)
 }
 
-// healthWait bounds the health look of one listing: sfctl stops listening
-// for more dispatchers 300 ms after the first answer, so a slower answer
-// would be lost; what is not known by then is left out.
+// healthWait bounds how long a listing waits for fresh health looks: sfctl
+// stops listening for more dispatchers 300 ms after the first answer, so a
+// slower answer would be lost. A look not done by then (a docker exec on a
+// busy host) goes on, and the listing carries the last one known.
 const healthWait = 250 * time.Millisecond
 
+// healthLimit bounds one look at a sandbox's health, wherever it came from.
+const healthLimit = 10 * time.Second
+
+// healthEntry is the last health look at one sandbox.
+type healthEntry struct {
+	h      sandbox.Health
+	known  bool
+	asking bool // a look is under way
+}
+
 // addHealth fills in the zombie count and /dev/shm size of the sandboxes
-// whose runtime can tell (C21), looking at all of them at once.
-func (f *fleet) addHealth(ctx context.Context, infos []messages.SandboxInfo) {
-	var wg sync.WaitGroup
-	for i := range infos {
-		f.mu.Lock()
-		hr, ok := f.handles[infos[i].ID].(sandbox.HealthReporter)
-		f.mu.Unlock()
-		if !ok {
+// whose runtime can tell (C21): it starts a look at each sandbox that has
+// none under way, waits up to healthWait for them, and reports the latest
+// known.
+func (f *fleet) addHealth(infos []messages.SandboxInfo) {
+	done := make(chan struct{}, len(infos))
+	started := 0
+	f.mu.Lock()
+	for _, info := range infos {
+		hr, ok := f.handles[info.ID].(sandbox.HealthReporter)
+		e := f.health[info.ID]
+		if !ok || e == nil || e.asking {
 			continue
 		}
-		wg.Go(func() {
-			h, err := hr.Health(ctx)
-			if err != nil {
-				return // e.g. stopping: the listing says what it knows
-			}
-			infos[i].Zombies, infos[i].ShmBytes = &h.Zombies, h.ShmBytes
-		})
+		e.asking = true
+		started++
+		go f.lookHealth(info.ID, hr, e, done)
 	}
-	wg.Wait()
+	f.mu.Unlock()
+	timer := time.NewTimer(healthWait)
+	defer timer.Stop()
+wait:
+	for ; started > 0; started-- {
+		select {
+		case <-done:
+		case <-timer.C:
+			break wait
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range infos {
+		if e := f.health[infos[i].ID]; e != nil && e.known {
+			z := e.h.Zombies
+			infos[i].Zombies, infos[i].ShmBytes = &z, e.h.ShmBytes
+		}
+	}
+}
+
+// lookHealth asks hr for its health and records the answer in e. It runs
+// on past the listing that started it, so it has a context of its own.
+func (f *fleet) lookHealth(id string, hr sandbox.HealthReporter, e *healthEntry, done chan<- struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), healthLimit)
+	h, err := hr.Health(ctx)
+	cancel()
+	f.mu.Lock()
+	e.asking = false
+	if err == nil {
+		e.h, e.known = h, true
+	}
+	f.mu.Unlock()
+	done <- struct{}{}
 }
 
 // list returns the sandboxes, oldest first.
@@ -140,10 +186,7 @@ func runtimeName(rt sandbox.Runtime) string {
 func (d *Dispatcher) serveSandboxList() error {
 	sub, err := d.nc.Subscribe(d.subj.SandboxList(), func(m *nats.Msg) {
 		infos := d.fleet.list()
-		// The request is the root of this call path: its own deadline.
-		ctx, cancel := context.WithTimeout(context.Background(), healthWait)
-		d.fleet.addHealth(ctx, infos)
-		cancel()
+		d.fleet.addHealth(infos)
 		b, err := messages.Encode(messages.SandboxList{V: messages.Version, Dispatcher: d.cfg.ID,
 			Runtime: d.fleet.runtime, Capacity: d.cfg.MaxSandboxes, Sandboxes: infos})
 		if err != nil {

@@ -179,19 +179,6 @@ func findLeftover(ctx context.Context, t *testing.T, rt *Docker, sandbox string)
 
 func shortTestID() string { return time.Now().Format("150405.000000")[7:] }
 
-func TestDockerInitReapsOrphans(t *testing.T) {
-	rt := runtimeForTest(t, DockerConfig{})
-	// 200 short-lived grandchildren, orphaned at once; the exit code is the
-	// number of zombies left 5 s later.
-	script := `for i in $(seq 200); do (sleep 0.01 &); done; sleep 5; ` +
-		`exit $(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)`
-	sb := startForTest(t, rt, "sb-zombies-"+shortTestID(), script)
-	err := waitDone(t, sb)
-	if err == nil || !strings.Contains(err.Error(), "exited with code 0") {
-		t.Fatalf("Err = %v, want exited with code 0 (no zombies)", err)
-	}
-}
-
 // TestDockerTooOldEngineFailsOnce checks that an engine older than the
 // oldest supported API fails start-up at once with a plain message (C19),
 // against a fake daemon that answers only the ping.
