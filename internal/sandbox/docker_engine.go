@@ -31,7 +31,6 @@ type engine interface {
 	ContainerStop(ctx context.Context, id string, opts container.StopOptions) error
 	ContainerRemove(ctx context.Context, id string, opts container.RemoveOptions) error
 	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
-	ContainerTop(ctx context.Context, id string, psArgs []string) (container.TopResponse, error)
 	ContainerExecCreate(ctx context.Context, id string,
 		opts container.ExecOptions) (container.ExecCreateResponse, error)
 	ContainerExecAttach(ctx context.Context, execID string,

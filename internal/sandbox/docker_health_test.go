@@ -52,7 +52,7 @@ func TestDockerInitReapsOrphansC21(t *testing.T) {
 // container (zombies have left its cgroup and are not listed).
 func processCount(ctx context.Context, t *testing.T, rt *Docker, id string) int {
 	t.Helper()
-	top, err := rt.api.ContainerTop(ctx, id, []string{"-o", "pid,stat"})
+	top, err := rt.api.(*client.Client).ContainerTop(ctx, id, []string{"-o", "pid,stat"})
 	if err != nil {
 		t.Fatalf("top: %v", err)
 	}
