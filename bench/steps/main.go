@@ -1,11 +1,14 @@
 // Command steps measures the agent's step loop on the example tasks: it
-// runs each example task several times in Firefox, once with the workers'
-// region cache (the fast configuration) and once with every frame sent
-// whole (the baseline), and prints the per-step time in each stage, p50
-// and p95, for both, with their ratio. The first step of every task (which
-// waits for Firefox to start) is left out. Each configuration gets a stack
-// of its own: embedded NATS, inferd, one worker, a dispatcher running
-// sandboxes as processes, and the example site.
+// runs each example task several times in Firefox, once in the fast
+// configuration (the workers' region cache, which reads only the regions
+// that changed, and the agents' default sfraw frames) and once in the
+// baseline (every frame sent whole, PNG frames), and prints the per-step
+// time in each stage, p50 and p95, for both, with their ratio. The first
+// step of every task (which waits for Firefox to start) is left out. Every
+// task must succeed in both configurations, so every label the tasks
+// target was found in both. Each configuration gets a stack of its own:
+// embedded NATS, inferd, one worker, a dispatcher running sandboxes as
+// processes, and the example site.
 //
 //	go run ./bench/steps -runs 3
 package main

@@ -9,9 +9,11 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
-// stages are the step stages reported, then the step's whole time.
+// stages are the step stages reported, then the step's whole time, the
+// time of the steps that sent a frame and of those that did not, and the
+// time of a whole task (its steps after the first, together).
 // publish_to_reply holds transport, worker queue and recognition.
-var stages = append(messages.StepStages(), "step")
+var stages = append(messages.StepStages(), "step", "step with a frame", "step without", "task")
 
 // samples are stage times by stage, one per step measured.
 type samples struct{ by map[string][]time.Duration }
@@ -22,14 +24,23 @@ func newSamples() *samples { return &samples{by: map[string][]time.Duration{}} }
 // A stage counts only in the steps that went through it: a type step sends
 // no frame, an assert does not act.
 func (s *samples) add(steps []messages.StepResult) {
+	var task time.Duration
 	for _, st := range steps[min(1, len(steps)):] {
 		for _, name := range messages.StepStages() {
 			if d := time.Duration(st.Stages[name]); d > 0 {
 				s.by[name] = append(s.by[name], d)
 			}
 		}
-		s.by["step"] = append(s.by["step"], time.Duration(st.Duration))
+		d := time.Duration(st.Duration)
+		s.by["step"] = append(s.by["step"], d)
+		kind := "step without"
+		if st.Stages["publish_to_reply"] > 0 {
+			kind = "step with a frame"
+		}
+		s.by[kind] = append(s.by[kind], d)
+		task += d
 	}
+	s.by["task"] = append(s.by["task"], task)
 }
 
 // quantile returns the q-quantile of name's times (nearest rank).
