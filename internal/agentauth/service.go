@@ -154,6 +154,9 @@ func (s *Service) handle(m *nats.Msg) {
 
 // authorize checks the request's credentials and returns the signed user
 // JWT of its sandbox, or why it is refused (for the log, not the client).
+// Shortcoming: nothing records which sandboxes are alive, so a password
+// stays good after its sandbox is gone; whoever kept it can log in again,
+// though only as that sandbox.
 func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error) {
 	sandbox, password := req.ConnectOptions.Username, req.ConnectOptions.Password
 	switch {
