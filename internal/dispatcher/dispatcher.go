@@ -148,15 +148,6 @@ func (d *Dispatcher) connect() error {
 	return nil
 }
 
-// setup checks the replicas of the streams that exist, then makes what the
-// dispatcher needs on the server.
-func (d *Dispatcher) setup(ctx context.Context) error {
-	if err := d.checkReplicas(ctx); err != nil {
-		return err
-	}
-	return d.explainReplicas(d.makeStreams(ctx))
-}
-
 // makeStreams creates, or updates, the streams, the consumer, the task
 // bucket and the recording streams.
 func (d *Dispatcher) makeStreams(ctx context.Context) error {

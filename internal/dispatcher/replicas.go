@@ -27,11 +27,12 @@ const (
 // count it wants for it.
 func (d *Dispatcher) streamReplicas() map[string]int {
 	want := map[string]int{
-		messages.TasksStream:         d.cfg.Replicas,
-		DeadStream:                   d.cfg.Replicas,
-		"KV_" + messages.TasksBucket: d.cfg.Replicas,
-		messages.FramesStream:        d.cfg.Recording.Replicas,
-		messages.RecordsStream:       d.cfg.Recording.Replicas,
+		messages.TasksStream:           d.cfg.Replicas,
+		DeadStream:                     d.cfg.Replicas,
+		"KV_" + messages.TasksBucket:   d.cfg.Replicas,
+		"OBJ_" + messages.FramesBucket: d.cfg.Replicas,
+		messages.FramesStream:          d.cfg.Recording.Replicas,
+		messages.RecordsStream:         d.cfg.Recording.Replicas,
 	}
 	if d.cfg.Recording.Mode == recording.ModeOff {
 		delete(want, messages.FramesStream)

@@ -86,6 +86,29 @@ func TestReplicasAreRaisedNotLowered(t *testing.T) {
 	}
 }
 
+// TestDispatchersStartTogetherOnACluster starts two dispatchers at once on
+// a fresh 3-node cluster: the server can leave both creations of a
+// replicated stream unanswered, and start-up must get past that.
+func TestDispatchersStartTogetherOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	url := startCluster(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			cfg := dispatcher.Config{NATSURL: url, PullWait: 500 * time.Millisecond, Replicas: 3,
+				Runtime: newFakeRuntime(t, url, always(agentOK))}
+			errs <- startErr(t, cfg)
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("start together: %v", err)
+		}
+	}
+}
+
 // startErr starts a dispatcher, stops it at once, and returns Start's error.
 func startErr(t *testing.T, cfg dispatcher.Config) error {
 	t.Helper()
@@ -93,7 +116,7 @@ func startErr(t *testing.T, cfg dispatcher.Config) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Start(ctxFor(t, 30*time.Second)); err != nil {
+	if err := d.Start(ctxFor(t, 90*time.Second)); err != nil {
 		return err
 	}
 	return d.Stop(ctxFor(t, 40*time.Second))
