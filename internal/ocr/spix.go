@@ -17,8 +17,8 @@ const spixHeader = 7 * 4
 // significant byte. Reading it back is one copy; a grey PNG costs an
 // inflate and PGM a per-pixel parse (see BenchmarkCropHandoff).
 //
-// The words are written in the host's byte order, which is what Leptonica
-// copies them into; this assumes a little-endian host (amd64, arm64).
+// The words are in the host's byte order, which is what Leptonica copies
+// them into (see at, per byte order).
 type spixGrey struct {
 	w, h int
 	wpl  int // 32-bit words per row
@@ -29,13 +29,13 @@ func newSpixGrey(w, h int) *spixGrey {
 	wpl := (w + 3) / 4
 	s := &spixGrey{w: w, h: h, wpl: wpl, buf: make([]byte, spixHeader+4*wpl*h)}
 	copy(s.buf, "spix")
-	le := binary.LittleEndian
-	le.PutUint32(s.buf[4:], uint32(w))
-	le.PutUint32(s.buf[8:], uint32(h))
-	le.PutUint32(s.buf[12:], 8)
-	le.PutUint32(s.buf[16:], uint32(wpl))
-	le.PutUint32(s.buf[20:], 0) // no colour map
-	le.PutUint32(s.buf[24:], uint32(4*wpl*h))
+	ne := binary.NativeEndian
+	ne.PutUint32(s.buf[4:], uint32(w))
+	ne.PutUint32(s.buf[8:], uint32(h))
+	ne.PutUint32(s.buf[12:], 8)
+	ne.PutUint32(s.buf[16:], uint32(wpl))
+	ne.PutUint32(s.buf[20:], 0) // no colour map
+	ne.PutUint32(s.buf[24:], uint32(4*wpl*h))
 	return s
 }
 
@@ -44,11 +44,6 @@ func (s *spixGrey) row(y int) []byte {
 	off := spixHeader + 4*s.wpl*y
 	return s.buf[off : off+4*s.wpl]
 }
-
-// at is the index in a row of pixel x: the 4 pixels of a word are stored
-// most significant byte first, so on a little-endian host their byte order
-// within the word is reversed.
-func at(x int) int { return x&^3 | (3 - x&3) }
 
 // fill sets every pixel to v.
 func (s *spixGrey) fill(v uint8) {
