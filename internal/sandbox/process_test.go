@@ -243,3 +243,28 @@ func TestDescendantsFindsGrandchildren(t *testing.T) {
 	}
 	_ = syscall.Kill(d[0].pid, syscall.SIGKILL)
 }
+
+// C21: a process sandbox's health counts the zombies among its agent's
+// descendants and reports the size of the /dev/shm it shares with the host.
+func TestProcessHealthCountsZombies(t *testing.T) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &fs); err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	for _, tc := range []struct {
+		mode    string
+		zombies int
+	}{{"", 0}, {"zombies", 3}} {
+		sb := startSandbox(t, newRuntime(t, tc.mode, time.Second), "sb-health-"+tc.mode)
+		agentInfo(t, sb)
+		var h Health
+		waitFor(t, "the health report of mode "+tc.mode, 10*time.Second, func() bool {
+			var err error
+			h, err = sb.Health(t.Context())
+			return err == nil && h.Zombies == tc.zombies
+		})
+		if h.ShmBytes != int64(fs.Blocks)*fs.Bsize || h.ShmBytes <= 0 {
+			t.Errorf("mode %q: /dev/shm of %d bytes, want %d", tc.mode, h.ShmBytes, int64(fs.Blocks)*fs.Bsize)
+		}
+	}
+}

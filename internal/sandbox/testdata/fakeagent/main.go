@@ -2,7 +2,8 @@
 // accepts agentd's flags, records them, starts two child processes (one in
 // its own process group, as an app launcher might) and waits for SIGTERM.
 // FAKEAGENT_MODE changes that: "exit2" exits with status 2 at once,
-// "stubborn" ignores SIGTERM so that only SIGKILL ends it.
+// "stubborn" ignores SIGTERM so that only SIGKILL ends it, "zombies" also
+// starts three short commands and never reaps them.
 package main
 
 import (
@@ -40,6 +41,14 @@ func main() {
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+	}
+	if mode == "zombies" {
+		for range 3 {
+			if err := exec.Command("true").Start(); err != nil { // never waited for
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
 	}
 	info := fmt.Sprintf("%d %d %d\n%s\n%s\n%s\n", os.Getpid(), same.Process.Pid, own.Process.Pid,
