@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"slices"
 	"strings"
@@ -302,5 +303,50 @@ func TestAnalyseRegion(t *testing.T) {
 	}
 	if s := upscale(16, want.inner, CropOptions{}.withDefaults()); s != 1 {
 		t.Errorf("16 px text scaled %d times, want 1", s)
+	}
+}
+
+// toGrey reads a SubImage of each frame type the same as color.GrayModel
+// (YCbCr: its luma), from the SubImage's own origin.
+func TestToGreyReadsEachFrameType(t *testing.T) {
+	rect := image.Rect(0, 0, 6, 4)
+	sub := image.Rect(1, 1, 5, 3)
+	colourAt := func(x, y int) color.NRGBA {
+		return color.NRGBA{R: uint8(40 * x), G: uint8(60 * y), B: uint8(10*x + 20*y), A: 255}
+	}
+	rgba, nrgba, pal := image.NewRGBA(rect), image.NewNRGBA(rect), image.NewPaletted(rect, nil)
+	ycc := image.NewYCbCr(rect, image.YCbCrSubsampleRatio444)
+	var palette color.Palette
+	for y := 0; y < rect.Dy(); y++ {
+		for x := 0; x < rect.Dx(); x++ {
+			c := colourAt(x, y)
+			rgba.Set(x, y, c)
+			nrgba.Set(x, y, c)
+			palette = append(palette, c)
+			ycc.Y[ycc.YOffset(x, y)] = uint8(x*30 + y)
+		}
+	}
+	pal.Palette = palette
+	for i := range pal.Pix {
+		pal.Pix[i] = uint8(i)
+	}
+	for _, img := range []image.Image{rgba, nrgba, pal, ycc} {
+		g := toGrey(img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}).SubImage(sub))
+		if g.Rect != image.Rect(0, 0, sub.Dx(), sub.Dy()) {
+			t.Fatalf("%T: grey image %v", img, g.Rect)
+		}
+		for y := 0; y < sub.Dy(); y++ {
+			for x := 0; x < sub.Dx(); x++ {
+				want := color.GrayModel.Convert(colourAt(x+1, y+1)).(color.Gray).Y
+				if _, ok := img.(*image.YCbCr); ok {
+					want = uint8((x+1)*30 + y + 1)
+				}
+				if got := g.GrayAt(x, y).Y; got != want {
+					t.Errorf("%T at (%d,%d): grey %d, want %d", img, x, y, got, want)
+				}
+			}
+		}
 	}
 }

@@ -84,8 +84,9 @@ func rgbToGrey(g *image.Gray, pix []byte, stride, off int) {
 		src := pix[off+y*stride : off+y*stride+4*w]
 		dst := g.Pix[y*g.Stride : y*g.Stride+w]
 		for x := range dst {
-			r, gr, b := uint32(src[4*x]), uint32(src[4*x+1]), uint32(src[4*x+2])
-			dst[x] = uint8((19595*r + 38470*gr + 7471*b + 1<<15) >> 16)
+			// As color.GrayModel: on 16-bit channels (v * 0x101).
+			r, gr, b := uint32(src[4*x])*0x101, uint32(src[4*x+1])*0x101, uint32(src[4*x+2])*0x101
+			dst[x] = uint8((19595*r + 38470*gr + 7471*b + 1<<15) >> 24)
 		}
 	}
 }
