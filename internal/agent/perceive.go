@@ -66,8 +66,9 @@ const (
 //
 // It never returns detections of a frame captured before the last action
 // (C06): act counts actions, every frame records the count it was captured
-// after, and settle waits after each action for the screen to stop changing
-// before the next frame is taken.
+// after, and settle waits after each action for the screen to stop
+// changing; with DAMAGE events the frame is taken half-way through the
+// quiet and its boxes are used once the rest has passed with no repaint.
 type perceiver struct {
 	screen  Screen
 	changes *capture.Changes // nil: the screen is watched by capturing
