@@ -24,13 +24,14 @@ const (
 	// Tesseract misses a word whose ink touches the image's edge (C07), and
 	// a few pixels are enough.
 	DefaultCropPad = 6
-	// DefaultGlyphHeight is the text height that small text is scaled up
-	// towards. Tesseract's LSTM reads capitals of 20-30 px best (C08). Ink of
-	// 12-16 px UI text is 9-15 px high and is doubled: at native size "S"
-	// and "6" of "FRS6HR45KS4" read as "5" and "G" (C07). Text 16 px high
-	// or more is left alone; 11 px text (8 px) is tripled. A factor of 2
-	// makes a recognition about 2-3 times slower, and only crops pay it.
-	DefaultGlyphHeight = 30
+	// DefaultGlyphHeight is the least text height (the ink of a line) that
+	// small text is scaled up to. Tesseract's LSTM reads capitals of 20-30
+	// px best (C08). Ink of 11-16 px UI text is 8-15 px high and is doubled:
+	// at native size "S" and "6" of "FRS6HR45KS4" read as "5" and "G" (C07),
+	// and tripling 11 px text read "FRS6GHR45KS4" on a dark button. Text
+	// 16 px high or more is left alone. Doubling makes a recognition about
+	// 2-3 times slower, and only crops pay it.
+	DefaultGlyphHeight = 16
 	// DefaultMaxScale bounds the upscaling factor: 4 reads 7 px text, and
 	// anything smaller is not text a person can read either.
 	DefaultMaxScale = 4
@@ -50,11 +51,11 @@ type CropOptions struct {
 	// KeepPolarity turns off the inversion of light text on a darker
 	// background into dark on light (C08).
 	KeepPolarity bool
-	// GlyphHeight is the text height, in pixels, that small text is scaled
-	// up towards by a whole factor, when the measured height (the median
-	// text line's ink) is at most half of it (C08): bilinear for
-	// anti-aliased text, nearest neighbour for a pixel font. 0 means
-	// DefaultGlyphHeight, negative turns scaling off.
+	// GlyphHeight is the least text height, in pixels, of the image
+	// Tesseract gets: text whose measured height (the median text line's
+	// ink) is less is scaled up by the smallest whole factor that reaches
+	// it (C08), bilinear for anti-aliased text, nearest neighbour for a
+	// pixel font. 0 means DefaultGlyphHeight, negative turns scaling off.
 	GlyphHeight int
 	// MaxScale bounds the factor; 0 means DefaultMaxScale.
 	MaxScale int

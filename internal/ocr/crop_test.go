@@ -257,7 +257,7 @@ func assertCentred(t *testing.T, variant, label string, boxes []messages.Box, te
 
 // C08 on a drawn region: a dark button framed by a 1 px border, with two
 // lines of light "letters" (8 px strokes with gaps), is stripped of its
-// border, seen as light on dark, and its 8 px lines are tripled. Dark
+// border, seen as light on dark, and its 8 px lines are doubled. Dark
 // letters on white with no frame lose only their blank margin.
 func TestAnalyseRegion(t *testing.T) {
 	fill := func(g *image.Gray, r image.Rectangle, v uint8) {
@@ -282,17 +282,20 @@ func TestAnalyseRegion(t *testing.T) {
 	if got := analyse(dark); got != want {
 		t.Errorf("dark region: %+v, want %+v", got, want)
 	}
-	if s := upscale(8, want.inner, CropOptions{}.withDefaults()); s != 3 {
-		t.Errorf("8 px text scaled %d times, want 3", s)
+	if s := upscale(8, want.inner, CropOptions{}.withDefaults()); s != 2 {
+		t.Errorf("8 px text scaled %d times, want 2", s)
 	}
-	// Prepared: (98+2*6)x(38+2*6) pixels tripled, white padding, black ink;
-	// the first letter's top-left pixel (20, 8) lands at ((20-1+6)*3,
-	// (8-1+6)*3) = (75, 39).
+	if s := upscale(5, want.inner, CropOptions{}.withDefaults()); s != 4 {
+		t.Errorf("5 px text scaled %d times, want 4", s)
+	}
+	// Prepared: (98+2*6)x(38+2*6) pixels doubled, white padding, black ink;
+	// the first letter's top-left pixel (20, 8) lands at ((20-1+6)*2,
+	// (8-1+6)*2) = (50, 26).
 	out := prepare(dark, CropOptions{}.withDefaults()).img.greyImage()
-	if out.Rect != image.Rect(0, 0, 330, 150) || out.GrayAt(0, 0).Y != 255 || out.GrayAt(75, 39).Y != 0 ||
-		out.GrayAt(74, 38).Y != 255 {
+	if out.Rect != image.Rect(0, 0, 220, 100) || out.GrayAt(0, 0).Y != 255 || out.GrayAt(50, 26).Y != 0 ||
+		out.GrayAt(49, 25).Y != 255 {
 		t.Errorf("prepared dark region: %v, corner %d, ink %d, before the ink %d", out.Rect,
-			out.GrayAt(0, 0).Y, out.GrayAt(75, 39).Y, out.GrayAt(74, 38).Y)
+			out.GrayAt(0, 0).Y, out.GrayAt(50, 26).Y, out.GrayAt(49, 25).Y)
 	}
 	light := image.NewGray(image.Rect(0, 0, 100, 40))
 	fill(light, light.Rect, 255)

@@ -42,14 +42,14 @@ func prepare(g *image.Gray, opts CropOptions) *prepared {
 	return p
 }
 
-// upscale is the whole factor that brings text of height glyph towards
-// opts.GlyphHeight: 1 unless the text is at most half that high, and never
-// so much that the image passes MaxSide.
+// upscale is the smallest whole factor that makes text of height glyph at
+// least opts.GlyphHeight high, at most opts.MaxScale, and never so much
+// that the image passes MaxSide.
 func upscale(glyph int, inner image.Rectangle, opts CropOptions) int {
 	if opts.GlyphHeight < 0 || glyph <= 0 {
 		return 1
 	}
-	s := min(opts.GlyphHeight/glyph, opts.MaxScale)
+	s := min((opts.GlyphHeight+glyph-1)/glyph, opts.MaxScale)
 	side := max(inner.Dx(), inner.Dy()) + 2*opts.Pad
 	for s > 1 && side*s > MaxSide {
 		s--
