@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
+	"image/png"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +20,7 @@ import (
 	"github.com/screenfleet/screenfleet/internal/ocr/ocrtest"
 	"github.com/screenfleet/screenfleet/internal/regions"
 	"github.com/screenfleet/screenfleet/pkg/messages"
+	"github.com/screenfleet/screenfleet/pkg/rawframe"
 )
 
 // countingBackend passes calls on and remembers the size of every image.
@@ -215,5 +219,56 @@ func TestBlankEdges(t *testing.T) {
 	}
 	if got := blankEdges(img, image.Rect(150, 70, 170, 90)); got != image.Rect(150, 70, 170, 90) {
 		t.Fatalf("a blank region was grown to %v", got)
+	}
+}
+
+// pngBackend is a boxes backend that reads only PNG, as Tesseract and
+// Triton's image models do, and finds nothing.
+type pngBackend struct{ got [][]byte }
+
+func (b *pngBackend) Ready(context.Context, string) error { return nil }
+
+func (b *pngBackend) InferBoxes(_ context.Context, _ string, images [][]byte) ([][]messages.Box, error) {
+	b.got = append(b.got, images...)
+	return make([][]messages.Box, len(images)), nil
+}
+
+// An sfraw frame sent whole (full frames, or a sandbox's first frame)
+// reaches the backend as PNG of the same pixels; a broken one is refused
+// as a bad frame, naming it.
+func TestSfrawFramesReachTheBackendAsPNG(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+		if i%4 == 3 {
+			img.Pix[i] = 0xff // screens are opaque
+		}
+	}
+	enc, err := rawframe.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := messages.Frame{Seq: 5, Sandbox: "sb", Codec: messages.CodecRaw, Width: 64, Height: 48,
+		Data: enc.Encode(img)}
+	for _, a := range []boxesAdapter{
+		{model: "ocr", batch: 8},                          // --full-frames
+		{model: "ocr", batch: 8, regions: regions.New(0)}, // the cache's first frame
+	} {
+		b := &pngBackend{}
+		a.backend = b
+		if _, err := a.infer(t.Context(), []messages.Frame{f}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := png.Decode(bytes.NewReader(b.got[0]))
+		if err != nil || !bytes.Equal(regions.ToRGBA(got).Pix, img.Pix) {
+			t.Fatalf("backend got %d bytes that are not the frame as PNG (%v)", len(b.got[0]), err)
+		}
+	}
+	bad := f
+	bad.Data = append([]byte{}, f.Data[:len(f.Data)/2]...)
+	a := boxesAdapter{model: "ocr", batch: 8, backend: &pngBackend{}}
+	if _, err := a.infer(t.Context(), []messages.Frame{bad}); !errors.Is(err, messages.ErrBadFrame) ||
+		!strings.Contains(err.Error(), "frame 5") {
+		t.Fatalf("truncated sfraw frame: %v", err)
 	}
 }
