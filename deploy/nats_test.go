@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/screenfleet/screenfleet/internal/agentauth"
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/internal/sfctl"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
@@ -308,6 +309,24 @@ func TestNATSConfAllows(t *testing.T) {
 	_ = disp.Flush()
 	if _, err := agent.RequestWithContext(ctx, "sf.progress.t1", []byte("step")); err != nil {
 		t.Fatalf("agent's progress not answered: %v", err)
+	}
+	// C14: a frame over max_payload goes through the object store; the
+	// agent puts it, the worker reads it back, the agent deletes it.
+	if err := framestore.Ensure(ctx, djs, 1); err != nil {
+		t.Fatalf("dispatcher creates the frames bucket: %v", err)
+	}
+	ajs, _ := jetstream.New(agent)
+	wjs, _ := jetstream.New(worker)
+	big := bytes.Repeat([]byte("px"), 5<<20)
+	ref, err := framestore.New(ajs).Put(ctx, "sb1.t1.1", big)
+	if err != nil {
+		t.Fatalf("agent puts a frame by reference: %v", err)
+	}
+	if got, err := framestore.New(wjs).Get(ctx, ref); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("worker reads the frame by reference: %d bytes, %v", len(got), err)
+	}
+	if err := framestore.New(ajs).Delete(ctx, "sb1.t1.1"); err != nil {
+		t.Fatalf("agent deletes its frame: %v", err)
 	}
 	for _, subject := range []string{"sf.frames.t1.sb1", "sf.rec.t1.sb1.act"} {
 		if err := violation(t, agent, pub(subject)); err != nil {

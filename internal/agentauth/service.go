@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
+	"github.com/screenfleet/screenfleet/internal/framestore"
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
@@ -183,12 +184,13 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error)
 // Permissions returns what the agent of sandbox may do: send its own
 // frames for inference, publish its own frame copies and records and any
 // task's progress (the progress subject carries only the task id), take
-// its own assignments, read replies in its own inbox, and answer the
-// requests it received.
+// its own assignments, read replies in its own inbox, answer the requests
+// it received, and put frames over max_payload in the frames bucket.
 func Permissions(subj messages.Subjects, sandbox string) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow.Add(subj.Infer("*", sandbox), subj.Frame("*", sandbox), subj.Record("*", sandbox, "*"),
 		subj.AllProgress())
+	p.Pub.Allow.Add(framestore.AgentSubjects()...) // frames over max_payload (C14)
 	p.Sub.Allow.Add(subj.Assign(sandbox), InboxPrefix(sandbox)+".>")
 	p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: replyWindow}
 	return p

@@ -49,6 +49,34 @@ func Ensure(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	return nil
 }
 
+// AgentSubjects are the subjects an agent publishes to put its frames in
+// the bucket and delete them (chunks, metadata, the purge of a deleted
+// object's chunks, and the reads a put makes first). deploy/nats.conf has
+// no agent user: the auth callout grants these (internal/agentauth).
+//
+// Shortcoming: object chunk subjects carry a random id, not the sandbox,
+// so an agent could overwrite or delete another sandbox's stored frame
+// while it waits for its reply; it cannot read it without the worker's
+// consumer subjects.
+func AgentSubjects() []string {
+	b := "OBJ_" + messages.FramesBucket
+	return []string{
+		"$O." + messages.FramesBucket + ".C.>", "$O." + messages.FramesBucket + ".M.>",
+		"$JS.API.STREAM.INFO." + b, "$JS.API.STREAM.MSG.GET." + b, "$JS.API.DIRECT.GET." + b + ".>",
+		"$JS.API.STREAM.PURGE." + b,
+	}
+}
+
+// WorkerSubjects are the subjects a worker publishes to read a frame from
+// the bucket; deploy/nats.conf's WORKER role lists them.
+func WorkerSubjects() []string {
+	b := "OBJ_" + messages.FramesBucket
+	return []string{
+		"$JS.API.STREAM.INFO." + b, "$JS.API.STREAM.MSG.GET." + b, "$JS.API.DIRECT.GET." + b + ".>",
+		"$JS.API.CONSUMER.CREATE." + b + ".>", "$JS.API.CONSUMER.DELETE." + b + ".>", "$JS.FC." + b + ".>",
+	}
+}
+
 // Store puts and gets frame data in the bucket. It opens the bucket on
 // first use, creating it (one replica) when no dispatcher has yet.
 type Store struct {

@@ -13,24 +13,6 @@ import (
 	"github.com/screenfleet/screenfleet/internal/framestore"
 )
 
-// The subjects each role needs for frames by reference, beyond its own,
-// for deploy/nats.conf and the agents' callout permissions. The
-// dispatcher, which may use all of $JS.>, creates the bucket.
-var (
-	agentFramePerms = []string{
-		"$O.sf_frames.C.>", "$O.sf_frames.M.>",
-		"$JS.API.STREAM.INFO.OBJ_sf_frames",
-		"$JS.API.STREAM.MSG.GET.OBJ_sf_frames", "$JS.API.DIRECT.GET.OBJ_sf_frames.>",
-		"$JS.API.STREAM.PURGE.OBJ_sf_frames",
-	}
-	workerFramePerms = []string{
-		"$JS.API.STREAM.INFO.OBJ_sf_frames",
-		"$JS.API.STREAM.MSG.GET.OBJ_sf_frames", "$JS.API.DIRECT.GET.OBJ_sf_frames.>",
-		"$JS.API.CONSUMER.CREATE.OBJ_sf_frames.>", "$JS.API.CONSUMER.DELETE.OBJ_sf_frames.>",
-		"$JS.FC.OBJ_sf_frames.>",
-	}
-)
-
 // C14 under least privilege: with only the subjects above, an agent puts
 // and deletes a frame and a worker reads it back; the worker cannot write.
 func TestFramePermissions(t *testing.T) {
@@ -41,8 +23,8 @@ func TestFramePermissions(t *testing.T) {
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true,
 		StoreDir: t.TempDir(), Users: []*server.User{
 			{Username: "dispatcher", Password: "d"},
-			{Username: "agent", Password: "a", Permissions: perms(agentFramePerms)},
-			{Username: "worker", Password: "w", Permissions: perms(workerFramePerms)},
+			{Username: "agent", Password: "a", Permissions: perms(framestore.AgentSubjects())},
+			{Username: "worker", Password: "w", Permissions: perms(framestore.WorkerSubjects())},
 		}}
 	ns, err := server.NewServer(opts)
 	if err != nil {
