@@ -123,7 +123,7 @@ func startClusterNodes(t *testing.T) []*server.Server {
 func checkClusterOpts(t *testing.T, opts *server.Options, name string) {
 	t.Helper()
 	if opts.ServerName != name || opts.Cluster.Name != "screenfleet" || len(opts.Routes) != 3 ||
-		opts.Cluster.Username != "route" || opts.Cluster.Password != routePassword {
+		opts.Cluster.Username != "route" || opts.Cluster.Password != routePassword || !opts.Cluster.NoAdvertise {
 		t.Errorf("node %s: server name %q, cluster %q, %d routes, route user %q", name, opts.ServerName,
 			opts.Cluster.Name, len(opts.Routes), opts.Cluster.Username)
 	}
