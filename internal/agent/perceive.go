@@ -58,7 +58,7 @@ const (
 	// maxRelooks bounds how often one look analyses the screen again
 	// because it changed during the analysis: a blinking caret costs one
 	// more at most, a spinner cannot hold a step forever.
-	maxRelooks = 2
+	maxRelooks = 3
 )
 
 // perceiver captures the screen of one task and asks the model's workers
@@ -87,6 +87,10 @@ type perceiver struct {
 	// captured after part of it and used only if the rest passes with no
 	// change. Nil when nothing is owed.
 	pending *quietWait
+	// gap is the longest gap between two repaints seen since the last
+	// action, across settles, and lastRepaint the newest repaint seen.
+	gap         time.Duration
+	lastRepaint time.Time
 
 	img      *image.RGBA // capture buffer
 	settle2  *image.RGBA // second buffer for settle
@@ -185,7 +189,9 @@ func (p *perceiver) changedSince(ctx context.Context, n uint64, unsettled bool) 
 		}
 		return false, err
 	}
-	err = p.settleChanges(ctx, n, start, 0)
+	// The screen is animating: wait out the whole quiet, with the gaps seen
+	// so far, before the next capture.
+	err = p.settleChanges(ctx, n, start, 0, false)
 	p.metrics.observe(stageSettle, start)
 	return true, err
 }
@@ -271,6 +277,7 @@ func (p *perceiver) acting() {
 	if p.changes != nil {
 		p.mark, _ = p.changes.Last()
 	}
+	p.gap, p.lastRepaint = 0, time.Time{}
 }
 
 // acted records that an action was done and waits for the screen to settle
@@ -282,7 +289,7 @@ func (p *perceiver) acted(ctx context.Context) error {
 	start := time.Now()
 	defer p.metrics.observe(stageSettle, start)
 	if p.changes != nil {
-		return ignoreCtx(ctx, p.settleChanges(ctx, p.mark, start, settleReact))
+		return ignoreCtx(ctx, p.settleChanges(ctx, p.mark, start, settleReact, true))
 	}
 	settled, err := p.settlePolling(ctx, start)
 	p.unsettled = !settled
@@ -299,23 +306,28 @@ type quietWait struct {
 
 // settleChanges waits, from start, for the screen to stop changing after
 // its n-th reported change: for react when nothing has changed since, else
-// until no change has come for settleEarly of the quiet that the gaps
-// between the repaints ask for (at least settleMinQuiet, settleGapFactor
-// times the longest gap seen, at most settleMaxQuiet). The rest of that
-// quiet is left pending: look captures the next frame at once and waits it
-// out while the frame is analysed, so the frame is used only when the
-// screen was unchanged for the whole quiet around its capture. A screen
-// still changing at settleMax marks the next frame unsettled. It captures
+// until no change has come for the quiet that the gaps between the
+// repaints ask for (at least settleMinQuiet, settleGapFactor times the
+// longest gap seen since the action, at most settleMaxQuiet). When early,
+// it returns after settleEarly of that quiet and leaves the rest pending:
+// look captures the next frame at once and waits the rest out while the
+// frame is analysed, so the frame is used only when the screen was
+// unchanged for the whole quiet around its capture. A screen still
+// changing at settleMax marks the next frame unsettled. It captures
 // nothing.
-func (p *perceiver) settleChanges(ctx context.Context, n uint64, start time.Time, react time.Duration) error {
+func (p *perceiver) settleChanges(ctx context.Context, n uint64, start time.Time, react time.Duration,
+	early bool) error {
 	bound := start.Add(settleMax)
-	w := quietWait{n: n, quiet: settleMinQuiet}
-	gap := time.Duration(0)
+	w := quietWait{n: n, quiet: p.quiet()}
+	part := time.Duration(1)
+	if early {
+		part = settleEarly
+	}
 	p.pending, p.unsettled = nil, false
 	for {
 		until := start.Add(react)
 		if !w.last.IsZero() {
-			until = w.last.Add(w.quiet / settleEarly)
+			until = w.last.Add(w.quiet / part)
 		}
 		hitBound := until.After(bound)
 		if hitBound {
@@ -327,17 +339,29 @@ func (p *perceiver) settleChanges(ctx context.Context, n uint64, start time.Time
 		}
 		if !changed {
 			p.unsettled = hitBound
-			if !w.last.IsZero() && !hitBound {
+			if early && !w.last.IsZero() && !hitBound {
 				p.pending = &w
 			}
 			return nil
 		}
-		if !w.last.IsZero() {
-			gap = max(gap, at.Sub(w.last))
-		}
-		w.n, w.last = count, at
-		w.quiet = min(settleMaxQuiet, max(settleMinQuiet, settleGapFactor*gap))
+		p.repainted(at)
+		w.n, w.last, w.quiet = count, at, p.quiet()
 	}
+}
+
+// repainted notes a repaint at at: the gap since the one before counts
+// when it is short enough to be part of one animation (a repaint after a
+// longer silence starts a new one).
+func (p *perceiver) repainted(at time.Time) {
+	if d := at.Sub(p.lastRepaint); !p.lastRepaint.IsZero() && d <= settleMaxQuiet/settleGapFactor {
+		p.gap = max(p.gap, d)
+	}
+	p.lastRepaint = at
+}
+
+// quiet is how long the screen must stay unchanged after a repaint.
+func (p *perceiver) quiet() time.Duration {
+	return min(settleMaxQuiet, max(settleMinQuiet, settleGapFactor*p.gap))
 }
 
 // settlePolling captures every settleInterval until the screen has stayed
@@ -388,7 +412,7 @@ func (p *perceiver) pause(ctx context.Context, fresh bool) error {
 	if err != nil || !changed {
 		return err
 	}
-	return p.settleChanges(ctx, n, start, 0)
+	return p.settleChanges(ctx, n, start, 0, true)
 }
 
 func ignoreCtx(ctx context.Context, err error) error {
