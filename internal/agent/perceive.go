@@ -25,10 +25,13 @@ const (
 	// (test/e2e TestSettleWaitsForRedrawing).
 	settleQuiet = 100 * time.Millisecond
 	// settleMinQuiet is the shortest quiet that counts as settled when the
-	// display reports its repaints (DAMAGE): a click's feedback is one
-	// repaint, and 40 ms of nothing after it is more than two frames of a
-	// 60 Hz animation, whose next repaint would have come by then.
-	settleMinQuiet = 40 * time.Millisecond
+	// display reports its repaints (DAMAGE). 40 ms (two frames of a 60 Hz
+	// animation) let a page animating for 300 ms after a click be clicked
+	// mid-way when Firefox got little CPU (test/e2e TestSettleWaitsForRedrawing
+	// with the cores busy): its frames came over 100 ms apart. 100 ms is
+	// what polling needed too; half of it is waited before the capture and
+	// half during the frame's analysis (settleEarly).
+	settleMinQuiet = 100 * time.Millisecond
 	// settleGapFactor times the longest gap between two repaints seen since
 	// the action is the quiet asked for after the last one: an animation
 	// that repaints every 60 ms on a loaded machine is waited out (180 ms of
