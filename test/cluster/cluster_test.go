@@ -314,42 +314,47 @@ func (f *fleet) killBusyDispatcher(t *testing.T, tl *timeline, dispatchers []str
 func waitAllFinal(t *testing.T, js jetstream.JetStream, ids []string,
 	limit time.Duration) map[string][]messages.TaskStatus {
 	t.Helper()
-	ctx := ctxFor(t, limit)
+	deadline := time.Now().Add(limit)
 	out := map[string][]messages.TaskStatus{}
 	for _, id := range ids {
-		for ctx.Err() == nil {
-			if hist := history(ctx, js, id); len(finals(hist)) > 0 {
+		var lastErr error
+		waitUntil(time.Until(deadline), func() bool {
+			hist, err := history(js, id)
+			if lastErr = err; err == nil && len(finals(hist)) > 0 {
 				out[id] = hist
-				break
 			}
-			time.Sleep(200 * time.Millisecond) // polling interval
-		}
+			return out[id] != nil
+		})
 		if _, ok := out[id]; !ok {
-			t.Errorf("task %s lost: no final state after %s", id, limit)
+			t.Errorf("task %s lost: no final state after %s (last read: %v)", id, limit, lastErr)
 		}
 	}
 	return out
 }
 
-// history reads the task's states from the bucket, oldest first; nil while
-// it cannot be read.
-func history(ctx context.Context, js jetstream.JetStream, id string) []messages.TaskStatus {
+// history reads the task's states from the bucket, oldest first. Each read
+// has its own deadline: a read that hangs while the cluster fails over is
+// given up and tried again.
+func history(js jetstream.JetStream, id string) ([]messages.TaskStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	kv, err := js.KeyValue(ctx, messages.TasksBucket)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	entries, err := kv.History(ctx, id)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var out []messages.TaskStatus
 	for _, e := range entries {
 		var st messages.TaskStatus
-		if messages.Decode(e.Value(), &st) == nil {
-			out = append(out, st)
+		if err := messages.Decode(e.Value(), &st); err != nil {
+			return nil, fmt.Errorf("task %s revision %d: %w", id, e.Revision(), err)
 		}
+		out = append(out, st)
 	}
-	return out
+	return out, nil
 }
 
 func finals(hist []messages.TaskStatus) []messages.TaskStatus {
