@@ -65,12 +65,15 @@ func TestClusterSurvivesNodeAndDispatcherLoss(t *testing.T) {
 		}
 	}
 	f := newFleet(t)
+	// Ports are taken before any connection is made, so that no outgoing
+	// connection has been given one of them in the meantime.
+	inferdAddr := fmt.Sprintf("127.0.0.1:%d", f.port())
 	nodes := f.startNATS(3)
 	seeds := func(first int) string { return seedList(nodes, first) }
 	js := connect(t, seeds(0))
 	waitReplicable(t, js)
 
-	f.startInferenceTier(seeds)
+	f.startInferenceTier(inferdAddr, seeds)
 	dispatchers := f.startDispatchers(seeds)
 	ids := submit(t, js, *nTasks)
 	tl := watchTasks(t, js, ids)
@@ -113,7 +116,7 @@ func (f *fleet) startNATS(n int) []node {
 	clientPorts, routePorts := make([]int, n), make([]int, n)
 	var routes []string
 	for i := range n {
-		clientPorts[i], routePorts[i] = freePort(f.t), freePort(f.t)
+		clientPorts[i], routePorts[i] = f.port(), f.port()
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
 	}
 	var nodes []node
@@ -166,8 +169,7 @@ func waitReplicable(t *testing.T, js jetstream.JetStream) {
 
 // startInferenceTier starts inferd and two workers, each listing a
 // different node first.
-func (f *fleet) startInferenceTier(seeds func(first int) string) {
-	inferd := fmt.Sprintf("127.0.0.1:%d", freePort(f.t))
+func (f *fleet) startInferenceTier(inferd string, seeds func(first int) string) {
 	f.start("inferd", "inferd", nil, "--grpc-addr", inferd, "--http-addr", "", "--ocr-workers", "1")
 	for i := range 2 {
 		name := fmt.Sprintf("worker-%d", i+1)
@@ -178,20 +180,26 @@ func (f *fleet) startInferenceTier(seeds func(first int) string) {
 
 // startDispatchers starts two dispatchers with 3 replicas, each listing a
 // different node first and each with two sandbox slots, and waits until
-// both are ready. It returns their ids.
+// both have started. It returns their ids.
 func (f *fleet) startDispatchers(seeds func(first int) string) []string {
 	f.t.Helper()
-	var ids, ready []string
-	for i, id := range []string{"disp-a", "disp-b"} {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(f.t))
+	ids := []string{"disp-a", "disp-b"}
+	for i, id := range ids {
 		f.start("dispatcher-"+id, "dispatcher", []string{"SF_NATS_URL=" + seeds(i+1)}, "--id", id,
 			"--replicas", "3", "--ack-wait", ackWait.String(), "--max-sandboxes", "2", "--max-attempts", "3",
-			"--http-addr", addr, "--work-root", filepath.Join(f.root, "work-"+id),
+			"--http-addr", "", "--work-root", filepath.Join(f.root, "work-"+id),
 			"--agentd", filepath.Join(f.bin, "agentd"), "--log-format", "json")
-		ids, ready = append(ids, id), append(ready, "http://"+addr+"/readyz")
 	}
-	for _, url := range ready {
-		f.waitHTTP(url, time.Minute)
+	for _, id := range ids {
+		name := "dispatcher-" + id
+		var failed bool
+		started := waitUntil(time.Minute, func() bool {
+			failed = f.countInLog(name, `"message":"dispatcher failed"`) > 0
+			return failed || f.countInLog(name, `"event":"dispatcher_started"`) > 0
+		})
+		if failed || !started {
+			f.t.Fatalf("%s did not start within a minute", name)
+		}
 	}
 	return ids
 }
@@ -569,6 +577,14 @@ func (r report) check(t *testing.T) {
 		}
 		if n > 1 {
 			t.Errorf("task %s succeeded %d times in the dispatchers' logs", id, n)
+		}
+	}
+	for _, name := range []string{"worker-1", "worker-2"} {
+		lost := r.f.countInLog(name, `"event":"nats_disconnected"`)
+		back := r.f.countInLog(name, `"event":"nats_reconnected"`)
+		t.Logf("cluster: %s lost its NATS node %d times and reconnected %d times", name, lost, back)
+		if back < lost {
+			t.Errorf("%s did not reconnect to another node (%d disconnects, %d reconnects)", name, lost, back)
 		}
 	}
 	before := r.tl.runningBy(r.killedAt)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +22,13 @@ type fleet struct {
 	bin   string
 	root  string
 	procs map[string]*exec.Cmd
+	ports map[int]bool // handed out by port
 }
 
 func newFleet(t *testing.T) *fleet {
 	root := t.TempDir()
-	f := &fleet{t: t, bin: filepath.Join(root, "bin"), root: root, procs: map[string]*exec.Cmd{}}
+	f := &fleet{t: t, bin: filepath.Join(root, "bin"), root: root, procs: map[string]*exec.Cmd{},
+		ports: map[int]bool{}}
 	for _, pkg := range []string{"../../cmd/dispatcher", "../../cmd/agentd", "../../cmd/worker",
 		"../../cmd/inferd", "github.com/nats-io/nats-server/v2"} {
 		out, err := exec.Command("go", "build", "-o", f.bin+"/", pkg).CombinedOutput()
@@ -127,22 +128,6 @@ func (f *fleet) stopAll() {
 	}
 }
 
-// waitHTTP waits until GET url answers 200.
-func (f *fleet) waitHTTP(url string, limit time.Duration) {
-	f.t.Helper()
-	ok := waitUntil(limit, func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	if !ok {
-		f.t.Fatalf("%s did not answer 200 within %s", url, limit)
-	}
-}
-
 // waitUntil polls cond until it holds, and reports false if limit passed
 // first.
 func waitUntil(limit time.Duration, cond func() bool) bool {
@@ -154,14 +139,23 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 	return true
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// port returns a free loopback port, never one it returned before.
+// Shortcoming: free when picked, not when used; the nodes need theirs
+// known in advance (routes), so another process could take one between.
+func (f *fleet) port() int {
+	f.t.Helper()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !f.ports[p] {
+			f.ports[p] = true
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 type proc struct {
