@@ -89,6 +89,46 @@ func TestInvalidTaskIsDeadLettered(t *testing.T) {
 	}
 }
 
+// A task too big for the dispatcher, published plainly (no ack, as `nats
+// pub` does), and a task with a field of the wrong type, without a message
+// id, are dead-lettered under the id their payloads name, each with a
+// failed state that says why: neither vanishes.
+func TestOversizeAndMistypedTasksAreFiledUnderTheirIDs(t *testing.T) {
+	e := newEnv(t)
+	rt := newFakeRuntime(t, e.url, always(agentOK))
+	e.start(e.config(rt))
+
+	big := []byte(`{"id":"big-1","app":{"command":["true"]},"steps":[{"action":"type","text":"` +
+		strings.Repeat("x", 2<<20) + `"}]}`)
+	if err := e.nc.Publish(e.subj.TaskSubmit(), big); err != nil {
+		t.Fatal(err)
+	}
+	e.submit([]byte(`{"id":"typed-1","app":{"command":["true"]},"steps":[{"action":"type","text":5}]}`), "")
+
+	st := e.waitState("big-1", messages.StateFailed, 10*time.Second)
+	want := "task is 2.1 MB; a task may be at most 1 MiB"
+	if st.Code != messages.CodeInvalidTask || !strings.Contains(st.Error, want) {
+		t.Errorf("big task: code %d, error %q", st.Code, st.Error)
+	}
+	st = e.waitState("typed-1", messages.StateFailed, 10*time.Second)
+	if st.Code != messages.CodeInvalidTask {
+		t.Errorf("mistyped task: code %d, error %q", st.Code, st.Error)
+	}
+	kept := map[string]int{} // payload bytes kept, by dead letter id
+	for _, dl := range readDeadLetters(t, e, 2) {
+		kept[dl.ID] = len(dl.Payload)
+	}
+	if n, ok := kept["big-1"]; !ok || n >= len(big) {
+		t.Errorf("dead letters by id and payload bytes kept: %v (big task: want big-1, cut)", kept)
+	}
+	if _, ok := kept["typed-1"]; !ok {
+		t.Errorf("dead letters by id: %v, want typed-1", kept)
+	}
+	if rt.starts() != 0 {
+		t.Errorf("invalid tasks started %d sandboxes", rt.starts())
+	}
+}
+
 func readDeadLetters(t *testing.T, e *env, n int) []messages.DeadLetter {
 	t.Helper()
 	ctx := ctxFor(t, 10*time.Second)
@@ -338,7 +378,7 @@ func TestExistingConsumerIsReconciled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg := s.CachedInfo().Config; cfg.Duplicates != 10*time.Minute || cfg.MaxMsgSize != 1<<20 {
+	if cfg := s.CachedInfo().Config; cfg.Duplicates != 10*time.Minute || cfg.MaxMsgSize != -1 {
 		t.Errorf("stream not reconciled: duplicates %s, max msg size %d", cfg.Duplicates, cfg.MaxMsgSize)
 	}
 }

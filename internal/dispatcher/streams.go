@@ -22,8 +22,11 @@ const (
 	// the task bucket makes the dispatcher skip the task.
 	dupWindow = 10 * time.Minute
 
-	// maxTaskSize refuses oversized submissions at the stream: a task with
-	// the maximum 500 steps is well under 256 KiB.
+	// maxTaskSize is the largest task the dispatcher runs: a task with the
+	// maximum 500 steps is well under 256 KiB. The stream itself takes
+	// anything the server does, so that a bigger task sent with a plain
+	// publish (no ack to carry the stream's refusal) reaches the dispatcher
+	// and is dead-lettered with its size rather than vanishing.
 	maxTaskSize = 1 << 20
 
 	// deadMaxAge keeps dead letters a week, long enough to be looked at
@@ -51,7 +54,7 @@ func (d *Dispatcher) streamConfigs() (tasks, dead jetstream.StreamConfig) {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  dupWindow,
-		MaxMsgSize:  maxTaskSize,
+		MaxMsgSize:  -1,
 		Replicas:    d.cfg.Replicas,
 	}
 	dead = jetstream.StreamConfig{

@@ -1,7 +1,9 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/screenfleet/screenfleet/internal/taskstore"
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -59,9 +62,15 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	hdrID := msg.Headers().Get(messages.MsgIDHeader)
+	if n := len(msg.Data()); n > maxTaskSize {
+		err := messages.Errorf(messages.CodeInvalidTask, "task is %s; a task may be at most %s "+
+			"(large inputs belong in files the app opens, not in the task)", sizeText(n), sizeText(maxTaskSize))
+		d.deadLetter(ctx, msg, idOf(msg.Data(), hdrID), meta.Sequence.Stream, err)
+		return
+	}
 	task, err := messages.DecodeTask(msg.Data())
 	if err != nil {
-		d.deadLetter(ctx, msg, hdrID, meta.Sequence.Stream, err)
+		d.deadLetter(ctx, msg, idOf(msg.Data(), hdrID), meta.Sequence.Stream, err)
 		return
 	}
 	task.ID = taskID(task, hdrID, meta.Sequence.Stream)
@@ -86,6 +95,40 @@ func taskID(t messages.Task, hdrID string, seq uint64) string {
 		return hdrID
 	}
 	return "task-" + strconv.FormatUint(seq, 10)
+}
+
+// idOf returns the id to file an invalid task under: the message id it was
+// published with, else the "id" its payload names when that much of it can
+// be read (a task with a field of the wrong type still names itself), else
+// "".
+func idOf(payload []byte, hdrID string) string {
+	if hdrID != "" {
+		return hdrID
+	}
+	var named struct {
+		ID string `json:"id" msgpack:"id"`
+	}
+	trimmed := bytes.TrimSpace(payload)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		_ = json.Unmarshal(trimmed, &named)
+	} else {
+		_ = msgpack.Unmarshal(payload, &named)
+	}
+	if messages.CheckToken("task id", named.ID) != nil {
+		return ""
+	}
+	return named.ID
+}
+
+// sizeText writes n bytes for people: "2.5 MB", "1 MiB".
+func sizeText(n int) string {
+	if n == 1<<20 {
+		return "1 MiB"
+	}
+	if n >= 1e6 {
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " MB"
+	}
+	return strconv.Itoa(n) + " bytes"
 }
 
 // heartbeat keeps the message from being redelivered while the task runs.
