@@ -3,6 +3,7 @@ package sfctl
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,7 +38,7 @@ the step timings and a summary, and stops. It exits 1 if any task failed.`,
 			o.dataDir = dir
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runDemo(ctx, g, o, tasksDir)
+			return runDemo(ctx, g, cmd.ErrOrStderr(), o, tasksDir)
 		},
 	}
 	o.flags(cmd)
@@ -47,8 +48,8 @@ the step timings and a summary, and stops. It exits 1 if any task failed.`,
 	return cmd
 }
 
-func runDemo(ctx context.Context, g *globals, o devOpts, tasksDir string) error {
-	tasks, err := readTaskDir(tasksDir)
+func runDemo(ctx context.Context, g *globals, warn io.Writer, o devOpts, tasksDir string) error {
+	tasks, err := readTaskDir(tasksDir, warn)
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func runDemo(ctx context.Context, g *globals, o devOpts, tasksDir string) error 
 	return summarise(g, results)
 }
 
-func readTaskDir(dir string) ([]messages.Task, error) {
+func readTaskDir(dir string, warn io.Writer) ([]messages.Task, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("no task files (*.json) in %s", dir)
@@ -83,7 +84,7 @@ func readTaskDir(dir string) ([]messages.Task, error) {
 	sort.Strings(files)
 	tasks := make([]messages.Task, 0, len(files))
 	for _, f := range files {
-		t, err := readTask(f)
+		t, err := readTask(f, warn)
 		if err != nil {
 			return nil, err
 		}

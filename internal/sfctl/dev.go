@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -126,19 +128,49 @@ func startStack(ctx context.Context, g *globals, o devOpts) (*stack, error) {
 		{"example site", s.startSite}, {"embedded NATS", s.startNATS}, {"inferd", s.startInferd},
 		{"worker (waits until inferd's models are ready)", s.startWorker}, {"dispatcher", s.startDispatcher},
 	}
+	p := newProgress(g.out)
 	for _, step := range steps {
-		// Start-up can take many seconds (Tesseract engines, JetStream
-		// recovery): say what is being waited for.
 		began := time.Now()
-		fmt.Fprintf(g.out, "starting %s… ", step.name)
+		p.begin(step.name)
 		if err := step.start(ctx, g, o); err != nil {
-			fmt.Fprintln(g.out, "failed")
+			p.end("failed")
 			s.stop()
 			return nil, err
 		}
-		fmt.Fprintf(g.out, "%s\n", roundDur(time.Since(began)))
+		p.end(roundDur(time.Since(began)))
 	}
 	return s, nil
+}
+
+// progress prints one "starting X… 196ms" line per part. Start-up can take
+// many seconds (Tesseract engines, JetStream recovery), so on a terminal the
+// line says what is being waited for before it ends. Elsewhere (a log file,
+// often with the daemons' log lines from stderr in it) it is written whole
+// when the part has started, so that no log line lands in its middle.
+type progress struct {
+	out  io.Writer
+	live bool
+	name string
+}
+
+func newProgress(out io.Writer) *progress {
+	f, ok := out.(*os.File)
+	return &progress{out: out, live: ok && isatty.IsTerminal(f.Fd())}
+}
+
+func (p *progress) begin(name string) {
+	p.name = name
+	if p.live {
+		fmt.Fprintf(p.out, "starting %s… ", name)
+	}
+}
+
+func (p *progress) end(result string) {
+	if p.live {
+		fmt.Fprintln(p.out, result)
+		return
+	}
+	fmt.Fprintf(p.out, "starting %s… %s\n", p.name, result)
 }
 
 // stop stops every part in the reverse order of starting.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,8 +68,18 @@ func Execute(ctx context.Context, args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "sfctl:", err)
+	fmt.Fprintln(os.Stderr, "sfctl:", errorText(err))
 	return exitStatus(err)
+}
+
+// errorText is err's message without the "nats: nats: " that nats.go
+// writes when it wraps one of its own errors in another.
+func errorText(err error) string {
+	msg := err.Error()
+	for strings.Contains(msg, "nats: nats: ") {
+		msg = strings.ReplaceAll(msg, "nats: nats: ", "nats: ")
+	}
+	return msg
 }
 
 // applyEnv fills every flag the user did not set from SF_<NAME>, with dashes

@@ -21,13 +21,20 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // MarshalJSON writes d as a duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
-// UnmarshalJSON accepts a duration string, or a number of seconds.
+// UnmarshalJSON accepts a duration string, or a number of seconds; null
+// leaves d as it was, as for any other field.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		var secs float64
 		if err2 := json.Unmarshal(b, &secs); err2 != nil {
 			return fmt.Errorf("duration must be a string like \"20s\" or a number of seconds")
+		}
+		if secs < 0 {
+			return fmt.Errorf("invalid duration %s: negative", b)
 		}
 		*d = Duration(secs * float64(time.Second))
 		return nil
@@ -50,7 +57,7 @@ func (d *Duration) DecodeMsgpack(dec *msgpack.Decoder) error {
 func (d *Duration) parse(s string) error {
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (want e.g. \"20s\", \"2m\")", s)
+		return fmt.Errorf("invalid duration %q (want a Go duration like \"5s\" or \"1m30s\")", s)
 	}
 	if v < 0 {
 		return fmt.Errorf("invalid duration %q: negative", s)

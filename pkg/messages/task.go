@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -53,6 +54,11 @@ const (
 	DefaultStepTimeout = 15 * time.Second
 	// DefaultModel is the inference model steps use unless the task names one.
 	DefaultModel = "ocr"
+	// MaxTaskBytes is the largest encoded task a dispatcher runs, and what
+	// sfctl checks before publishing (counting the message's headers too,
+	// as a server's max_payload does). Large inputs belong in files the app
+	// opens; a task with MaxSteps steps is well under 256 KiB.
+	MaxTaskBytes = 1 << 20
 )
 
 // Task is what a person submits: an app to launch and steps to run in it.
@@ -148,34 +154,80 @@ func (t *Target) String() string {
 
 // DecodeTask reads a task from JSON (when the payload starts with '{') or
 // msgpack, fills defaults and validates it. The error names the field at fault
-// and wraps ErrInvalidTask.
+// and wraps ErrInvalidTask. Unknown fields are ignored (DESIGN.md); see
+// DecodeTaskUnknown to hear about them.
 func DecodeTask(data []byte) (Task, error) {
+	t, _, err := DecodeTaskUnknown(data)
+	return t, err
+}
+
+// DecodeTaskUnknown is DecodeTask that also lists the fields it ignored
+// because no version of Task has them, most likely misspellings. When the
+// task is invalid, the error mentions those next to the field at fault.
+func DecodeTaskUnknown(data []byte) (Task, []UnknownField, error) {
 	var t Task
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
-		return t, invalid("empty payload: want a JSON or msgpack task")
+		return t, nil, invalid("empty payload: want a JSON or msgpack task")
 	}
 	if trimmed[0] == '[' { // no msgpack map starts with 0x5b
-		return t, invalid("cannot parse task: a JSON array; send one task object per message")
+		return t, nil, invalid("cannot parse task: a JSON array; send one task object per message")
 	}
-	var err error
 	if trimmed[0] == '{' {
-		err = json.Unmarshal(trimmed, &t)
-	} else {
-		err = msgpack.Unmarshal(data, &t)
+		return decodeJSONTask(data)
 	}
-	if err != nil && trimmed[0] != '{' && looksLikeText(trimmed) {
-		return Task{}, invalid("cannot parse task: text that is not a JSON object (a task starts with '{') "+
-			"nor msgpack (%s)", describeParseError(err))
+	w := &fieldWalk{tag: "msgpack"}
+	err := msgpack.Unmarshal(data, &t)
+	// A walk that stops early (a payload of another shape) has still
+	// noted what it saw; the typed decoder has the last word.
+	_ = w.msgpackObject(msgpack.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Task](), "")
+	if err != nil && looksLikeText(trimmed) {
+		return Task{}, nil, invalid("cannot parse task: text that is not a JSON object "+
+			"(a task starts with '{') nor msgpack (%s)", describeParseError(err))
+	}
+	if err != nil && w.err != nil {
+		return Task{}, w.unknown, invalid("%s", w.err.text)
 	}
 	if err != nil {
-		return Task{}, invalid("cannot parse task: %s", describeParseError(err))
+		return Task{}, w.unknown, invalid("cannot parse task: %s", describeParseError(err))
 	}
+	return finish(t, w.unknown)
+}
+
+// decodeJSONTask checks the syntax, then the fields by name, then decodes,
+// so that each error says where the trouble is.
+func decodeJSONTask(data []byte) (Task, []UnknownField, error) {
+	var generic any
+	if err := json.Unmarshal(data, &generic); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return Task{}, nil, syntaxError(data, syn)
+		}
+		return Task{}, nil, invalid("cannot parse task: %s", err)
+	}
+	w := &fieldWalk{tag: "json"}
+	if m, ok := generic.(map[string]any); ok {
+		w.object(m, reflect.TypeFor[Task](), "")
+	}
+	if w.err != nil {
+		return Task{}, w.unknown, invalid("%s", w.err.text)
+	}
+	var t Task
+	if err := json.Unmarshal(data, &t); err != nil {
+		// The walk above finds what this decoder refuses; this is a fallback.
+		return Task{}, w.unknown, invalid("cannot parse task: %s", describeParseError(err))
+	}
+	return finish(t, w.unknown)
+}
+
+// finish fills defaults and validates a decoded task, noting unknown fields
+// next to the one at fault.
+func finish(t Task, unknown []UnknownField) (Task, []UnknownField, error) {
 	t.Defaults()
-	if err := t.Validate(); err != nil {
-		return Task{}, err
+	if fe := t.check(); fe != nil {
+		return Task{}, unknown, invalid("%s%s", fe.text, hintsFor(unknown, fe.path))
 	}
-	return t, nil
+	return t, unknown, nil
 }
 
 // looksLikeText reports whether b is printable UTF-8: someone sent words,
@@ -221,69 +273,88 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // Validate reports the first thing wrong with the task, naming the field.
 func (t *Task) Validate() error {
+	if fe := t.check(); fe != nil {
+		return invalid("%s", fe.text)
+	}
+	return nil
+}
+
+// check is Validate, keeping the path of the field at fault apart.
+func (t *Task) check() *fieldError {
 	if t.ID != "" && !idPattern.MatchString(t.ID) {
-		return invalid("id %q: use 1-128 letters, digits, '-' or '_'", t.ID)
+		return fieldErrorf("id", "%q: use 1-128 letters, digits, '-' or '_'", t.ID).unspaced()
 	}
 	if len(t.App.Command) == 0 || t.App.Command[0] == "" {
-		return invalid("app.command: missing (the program to launch, e.g. [\"firefox-esr\", URL])")
+		return fieldErrorf("app.command", "missing (the program to launch, e.g. [\"firefox-esr\", URL])")
 	}
 	if t.App.Width < 16 || t.App.Height < 16 || t.App.Width > MaxDisplaySide || t.App.Height > MaxDisplaySide {
-		return invalid("app.width/height: %dx%d is out of range (16..%d)", t.App.Width, t.App.Height,
+		fe := fieldErrorf("app.width", "%dx%d is out of range (16..%d)", t.App.Width, t.App.Height,
 			MaxDisplaySide)
+		fe.text = "app.width/height" + strings.TrimPrefix(fe.text, "app.width")
+		return fe
 	}
 	if t.App.Profile != "" && !idPattern.MatchString(t.App.Profile) {
-		return invalid("app.profile %q: use letters, digits, '-' or '_'", t.App.Profile)
+		return fieldErrorf("app.profile", "%q: use letters, digits, '-' or '_'", t.App.Profile).unspaced()
 	}
 	if !idPattern.MatchString(t.Model) {
-		return invalid("model %q: use letters, digits, '-' or '_'", t.Model)
+		return fieldErrorf("model", "%q: use letters, digits, '-' or '_'", t.Model).unspaced()
 	}
 	if !t.Record.Valid() {
-		return invalid("record %q: want always, never or on_failure", t.Record)
+		return fieldErrorf("record", "%q: want always, never or on_failure", t.Record).unspaced()
 	}
 	if len(t.Steps) == 0 {
-		return invalid("steps: missing (a task needs at least one step)")
+		return fieldErrorf("steps", "missing (a task needs at least one step)")
 	}
 	if len(t.Steps) > MaxSteps {
-		return invalid("steps: %d steps, at most %d", len(t.Steps), MaxSteps)
+		return fieldErrorf("steps", "%d steps, at most %d", len(t.Steps), MaxSteps)
 	}
 	for i := range t.Steps {
-		if err := t.Steps[i].validate(); err != nil {
-			return invalid("steps[%d].%s", i, err.Error())
+		if fe := t.Steps[i].validate(); fe != nil {
+			prefix := fmt.Sprintf("steps[%d].", i)
+			return &fieldError{path: prefix + fe.path, text: prefix + fe.text}
 		}
 	}
 	return nil
 }
 
-func (s *Step) validate() error {
+// unspaced turns "id: \"a.b\": ..." into "id \"a.b\": ...", for messages
+// that quote the field's value after its name.
+func (fe *fieldError) unspaced() *fieldError {
+	fe.text = fe.path + strings.TrimPrefix(fe.text, fe.path+":")
+	return fe
+}
+
+// validate checks one step; paths are relative to the step.
+func (s *Step) validate() *fieldError {
 	switch s.Action {
 	case ActionWaitFor, ActionClick, ActionDoubleClick, ActionAssert, ActionAssertAbsent:
 		if s.Target == nil {
-			return fmt.Errorf("target: missing (action %q needs a target)", s.Action)
+			return fieldErrorf("target", "missing (action %q needs a target)", s.Action)
 		}
 		return s.Target.validate()
 	case ActionType:
 		if s.Text == "" {
-			return fmt.Errorf("text: missing (action \"type\" needs text)")
+			return fieldErrorf("text", "missing (action \"type\" needs text)")
 		}
 	case ActionKey:
 		if strings.TrimSpace(s.Keys) == "" {
-			return fmt.Errorf("keys: missing (action \"key\" needs keys, e.g. \"ctrl+a\")")
+			return fieldErrorf("keys", "missing (action \"key\" needs keys, e.g. \"ctrl+a\")")
 		}
 	case ActionScroll:
 		if s.Amount == 0 {
-			return fmt.Errorf("amount: missing (action \"scroll\" needs a non-zero amount)")
+			return fieldErrorf("amount", "missing (action \"scroll\" needs a non-zero amount)")
 		}
 	case ActionSleep:
 		if s.For == 0 {
-			return fmt.Errorf("for: missing (action \"sleep\" needs a duration, e.g. \"500ms\")")
+			return fieldErrorf("for", "missing (action \"sleep\" needs a duration, e.g. \"500ms\")")
 		}
 	case "":
-		return fmt.Errorf("action: missing")
+		return fieldErrorf("action", "missing")
 	default:
-		return fmt.Errorf("action: unknown action %q (want one of %s)", s.Action, actionList())
+		return fieldErrorf("action", "unknown action %q (want one of %s)", s.Action, actionList())
 	}
 	if s.Target != nil && s.Action != ActionScroll {
-		return fmt.Errorf("target: action %q takes no target", s.Action)
+		return fieldErrorf("target", "action %q takes no target", s.Action)
 	}
 	return nil
 }
@@ -298,27 +369,28 @@ func actionList() string {
 	return strings.Join(names, ", ")
 }
 
-func (t *Target) validate() error {
+// validate checks a step's target; paths are relative to the step.
+func (t *Target) validate() *fieldError {
 	if t.Text == "" && t.Class == "" && len(t.Anchors()) == 0 {
-		return fmt.Errorf("target: no selector (set text, class, or an anchor such as right_of)")
+		return fieldErrorf("target", "no selector (set text, class, or an anchor such as right_of)")
 	}
 	switch t.Match {
 	case "", MatchExact, MatchContains:
 	case MatchRegex:
 		if _, err := regexp.Compile("(?i)" + t.Text); err != nil {
-			return fmt.Errorf("target.text: invalid regex: %w", err)
+			return fieldErrorf("target.text", "invalid regex: %v", err)
 		}
 	default:
-		return fmt.Errorf("target.match: unknown mode %q (want exact, contains or regex)", t.Match)
+		return fieldErrorf("target.match", "unknown mode %q (want exact, contains or regex)", t.Match)
 	}
 	if t.Index < 0 {
-		return fmt.Errorf("target.index: %d is negative", t.Index)
+		return fieldErrorf("target.index", "%d is negative", t.Index)
 	}
 	if t.Offset != nil && len(t.Offset) != 2 {
-		return fmt.Errorf("target.offset: want [dx, dy], got %d numbers", len(t.Offset))
+		return fieldErrorf("target.offset", "want [dx, dy], got %d numbers", len(t.Offset))
 	}
 	if r := t.Region; r != nil && (r.W <= 0 || r.H <= 0) {
-		return fmt.Errorf("target.region: width and height must be positive")
+		return fieldErrorf("target.region", "width and height must be positive")
 	}
 	return nil
 }

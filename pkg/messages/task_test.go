@@ -73,10 +73,10 @@ func TestDecodeTaskBadInput(t *testing.T) {
 	app := `"app":{"command":["firefox-esr"]}`
 	cases := []struct{ name, in, want string }{
 		{"empty", ``, "empty payload"},
-		{"not json", `{"id": `, "cannot parse task"},
+		{"not json", `{"id": `, "task JSON line 1, column 7: unexpected end"},
 		{"garbage msgpack", "\xc1\xc1", "cannot parse task"},
 		{"plain words", "garbage", "text that is not a JSON object (a task starts with '{') nor msgpack"},
-		{"wrong type", `{"app":{"command":"firefox"},"steps":[]}`, "field app.command"},
+		{"wrong type", `{"app":{"command":"firefox"},"steps":[]}`, "app.command: want a list"},
 		{"no command", `{"steps":[{"action":"sleep","for":"1s"}]}`, "app.command: missing"},
 		{"no steps", `{` + app + `}`, "steps: missing"},
 		{"empty steps", `{` + app + `,"steps":[]}`, "steps: missing"},

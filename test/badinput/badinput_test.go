@@ -53,7 +53,10 @@ const steps = `"steps":[{"action":"key","keys":"Return"}]`
 func TestBadTasks(t *testing.T) {
 	cases := []struct{ name, data, want string }{
 		{"empty", ``, "empty payload: want a JSON or msgpack task"},
-		{"not json", `{"id":`, "cannot parse task: unexpected end of JSON input"},
+		{"not json", `{"id":`, "task JSON line 1, column 7: unexpected end of JSON input"},
+		{"trailing comma", "{\n  \"id\": \"t\",\n  \"app\": {\"command\": [\"x\"]},\n  \"steps\": [\n" +
+			"    {\"action\": \"key\", \"keys\": \"a\"},\n  ]\n}",
+			"task JSON line 6, column 3: invalid character ']' looking for beginning of value"},
 		{"array", `[1,2]`, "cannot parse task: a JSON array; send one task object per message"},
 		{"no app", `{"id":"t",` + steps + `}`,
 			`app.command: missing (the program to launch, e.g. ["firefox-esr", URL])`},
@@ -62,10 +65,15 @@ func TestBadTasks(t *testing.T) {
 			`app.command: missing (the program to launch, e.g. ["firefox-esr", URL])`},
 		// Unknown fields are ignored (want ""), so that older dispatchers
 		// read tasks written for newer ones; a misspelt required field
-		// still fails as missing.
+		// still fails as missing, and the error names the misspelling.
 		{"unknown field", `{"id":"t","app":{"command":["x"]},"colour":1,` + steps + `}`, ""},
+		{"misspelt optional field", `{"id":"t","app":{"command":["x"]},"deadlin":"1m",` + steps + `}`, ""},
 		{"misspelt steps", `{"id":"t","app":{"command":["x"]},"stpes":[{"action":"key","keys":"a"}]}`,
-			"steps: missing (a task needs at least one step)"},
+			`steps: missing (a task needs at least one step); unknown field "stpes" (a typo of "steps"?)`},
+		{"misspelt target",
+			`{"id":"t","app":{"command":["x"]},"steps":[{"action":"click","taget":{"text":"a"}}]}`,
+			`steps[0].target: missing (action "click" needs a target); ` +
+				`unknown field "taget" (a typo of "target"?)`},
 		{"id with a dot", `{"id":"a.b","app":{"command":["x"]},` + steps + `}`,
 			`id "a.b": use 1-128 letters, digits, '-' or '_'`},
 		{"id with a space", `{"id":"a b","app":{"command":["x"]},` + steps + `}`,
@@ -77,17 +85,24 @@ func TestBadTasks(t *testing.T) {
 		{"bad regex", `{"id":"t","app":{"command":["x"]},"steps":[{"action":"click","target":{"text":"(","match":"regex"}}]}`,
 			"steps[0].target.text: invalid regex: error parsing regexp: missing closing ): `(?i)(`"},
 		{"bad duration", `{"id":"t","app":{"command":["x"]},"deadline":"soon",` + steps + `}`,
-			`cannot parse task: invalid duration "soon" (want e.g. "20s", "2m")`},
+			`deadline: invalid duration "soon" (want a Go duration like "5s" or "1m30s")`},
+		{"duration in words",
+			`{"id":"t","app":{"command":["x"]},"steps":[{"action":"sleep","for":"5 seconds"}]}`,
+			`steps[0].for: invalid duration "5 seconds" (want a Go duration like "5s" or "1m30s")`},
 		{"negative timeout", `{"id":"t","app":{"command":["x"]},"steps":[{"action":"key","keys":"a","timeout":"-1s"}]}`,
-			`cannot parse task: invalid duration "-1s": negative`},
+			`steps[0].timeout: invalid duration "-1s": negative`},
 		{"width as text", `{"id":"t","app":{"command":["x"],"width":"wide"},` + steps + `}`,
-			"cannot parse task: field app.width: want int, got string"},
+			`app.width: want a whole number, got string "wide"`},
 		{"huge display", `{"id":"t","app":{"command":["x"],"width":100000,"height":800},` + steps + `}`,
 			"app.width/height: 100000x800 is out of range (16..7680)"},
 		{"msgpack garbage", "\x93\x01",
 			"cannot parse task: msgpack: number of fields in array-encoded struct has changed"},
 		{"msgpack id as a number", string(mp(t, map[string]any{"id": 5})),
 			"cannot parse task: msgpack: invalid code=5 decoding string/bytes length"},
+		{"msgpack duration in words", string(mp(t, map[string]any{
+			"app":   map[string]any{"command": []string{"x"}},
+			"steps": []any{map[string]any{"action": "sleep", "for": "5 seconds"}}})),
+			`steps[0].for: invalid duration "5 seconds" (want a Go duration like "5s" or "1m30s")`},
 	}
 	for _, c := range cases {
 		_, err := messages.DecodeTask([]byte(c.data))
@@ -170,6 +185,12 @@ func TestBadSfctlArguments(t *testing.T) {
 	if err := os.WriteFile(invalid, []byte(`{"id":"x","app":{"command":["x"]}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	huge := filepath.Join(dir, "huge.json")
+	hugeTask := `{"id":"huge","app":{"command":["x"]},"steps":[{"action":"type","text":"` +
+		strings.Repeat("a", 2_000_000) + `"}]}`
+	if err := os.WriteFile(huge, []byte(hugeTask), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want string
@@ -178,6 +199,8 @@ func TestBadSfctlArguments(t *testing.T) {
 		{[]string{"submit"}, "requires at least 1 arg(s), only received 0"},
 		{[]string{"submit", filepath.Join(dir, "missing.json")}, "open DIR/missing.json: no such file or directory"},
 		{[]string{"submit", invalid}, "DIR/invalid.json: steps: missing (a task needs at least one step)"},
+		{[]string{"submit", huge}, "DIR/huge.json: task huge is 2.0 MB; a task may be at most 1 MiB " +
+			"(large inputs belong in files the app opens, not in the task)"},
 		{[]string{"status"}, "accepts 1 arg(s), received 0"},
 		{[]string{"tasks", "--state", "sleeping"},
 			`--state "sleeping": use one of queued, assigned, running, succeeded, failed, cancelled`},
