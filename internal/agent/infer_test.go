@@ -115,7 +115,9 @@ func TestErrorReplies(t *testing.T) {
 			}
 			defer sub.Unsubscribe()
 			c := newInferClient(nc, time.Second)
-			ctx, cancel := context.WithTimeout(t.Context(), 600*time.Millisecond)
+			// Long enough for a loaded CI machine to answer; a retried
+			// code keeps retrying until it ends.
+			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 			defer cancel()
 
 			_, err = c.request(ctx, "m", subject, []byte("frame"), 1)

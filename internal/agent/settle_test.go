@@ -146,18 +146,32 @@ func TestSettleWaitsForRepaintingToStop(t *testing.T) {
 
 // TestSettleRunsOutOnEndlessRepainting: a screen that never stops changing
 // ends the wait at its bound, and the next frame is marked unsettled.
+// As in TestSettleWaitsForRepaintingToStop, a run where the painter itself
+// was held up longer than the shortest quiet (a busy machine) looked
+// settled for that long, does not count, and is tried again.
 func TestSettleRunsOutOnEndlessRepainting(t *testing.T) {
 	r := newSettleRig(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	defer func() { cancel(); <-done }()
-	r.p.acting()
-	go r.redraw(ctx, 0, done)
-	if err := r.p.acted(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !r.p.unsettled {
-		t.Fatal("a screen still repainting when the settle ran out was not marked unsettled")
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithCancel(t.Context())
+		done, gapc := make(chan struct{}), make(chan time.Duration, 1)
+		r.p.acting()
+		go func() { gapc <- r.redraw(ctx, 0, done) }()
+		err := r.p.acted(ctx)
+		cancel()
+		<-done
+		gap := <-gapc
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.p.unsettled {
+			return
+		}
+		if gap >= settleMinQuiet && try < 3 {
+			t.Logf("try %d: the painter paused %v; trying again", try, gap)
+			continue
+		}
+		t.Fatalf("a screen still repainting when the settle ran out was not marked unsettled "+
+			"(the painter's longest pause: %v)", gap)
 	}
 }
 
