@@ -33,7 +33,7 @@ import (
 	"github.com/screenfleet/screenfleet/pkg/messages"
 )
 
-var nTasks = flag.Int("tasks", 12, "tasks to run")
+var nTasks = flag.Int("tasks", 16, "tasks to run")
 
 const (
 	// ackWait is the dispatchers' --ack-wait: the killed dispatcher's
@@ -42,9 +42,13 @@ const (
 	ackWait = 15 * time.Second
 
 	// finishLimit bounds the whole run once the tasks are submitted: on 2
-	// loaded cores a task takes up to 20 s, twelve of them run four at a
+	// loaded cores a task takes up to 20 s, sixteen of them run four at a
 	// time, and the dead dispatcher's come back after ackWait.
 	finishLimit = 3 * time.Minute
+
+	// freshRun is how recently a task must have started running for its
+	// dispatcher to be the one killed: well under the 4 s of its steps.
+	freshRun = 1500 * time.Millisecond
 
 	clusterName = "sf-cluster-test"
 )
@@ -296,17 +300,20 @@ func (f *fleet) killStreamLeader(t *testing.T, js jetstream.JetStream) string {
 }
 
 // killBusyDispatcher waits until a task has finished since the node died
-// and a dispatcher runs a task, then SIGKILLs that dispatcher.
+// and a dispatcher has just begun running a task, then SIGKILLs that
+// dispatcher. A task's steps take 4 s after it is seen running, so one
+// seen starting within freshRun is still running at the kill and must be
+// taken over.
 func (f *fleet) killBusyDispatcher(t *testing.T, tl *timeline, dispatchers []string) (string, time.Time) {
 	t.Helper()
 	since := time.Now()
 	var victim string
-	waitFor(t, "a task to finish after the node was killed, and a busy dispatcher", time.Minute, func() bool {
+	waitFor(t, "a task to finish after the node was killed, and a task to start", time.Minute, func() bool {
 		if tl.finishedSince(since) == 0 {
 			return false
 		}
 		for _, d := range dispatchers {
-			if tl.runningNow(d) > 0 {
+			if tl.startedRecently(d, freshRun) > 0 {
 				victim = d
 				return true
 			}
@@ -469,13 +476,14 @@ func (tl *timeline) runningBy(at time.Time) map[string]int {
 	return out
 }
 
-// runningNow counts the tasks dispatcher d ran at the last poll.
-func (tl *timeline) runningNow(d string) int {
+// startedRecently counts the tasks dispatcher d ran at the last poll and
+// was first seen running less than within ago.
+func (tl *timeline) startedRecently(d string, within time.Duration) int {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	n := 0
-	for _, by := range tl.now {
-		if by == d {
+	for id, by := range tl.now {
+		if by == d && time.Since(tl.running[id][d].first) < within {
 			n++
 		}
 	}
