@@ -115,10 +115,17 @@ func (c *Client) Infer(ctx context.Context, req *inferencepb.ModelInferRequest,
 // its status, so status.Code(err) tells INVALID_ARGUMENT (do not retry) from
 // UNAVAILABLE.
 func (c *Client) InferBoxes(ctx context.Context, model string, images [][]byte) ([][]messages.Box, error) {
+	return c.inferBoxes(ctx, model, images, NewBoxesRequest)
+}
+
+// inferBoxes sends the request newReq makes of images and decodes one box
+// list per image.
+func (c *Client) inferBoxes(ctx context.Context, model string, images [][]byte,
+	newReq func(string, [][]byte) *inferencepb.ModelInferRequest) ([][]messages.Box, error) {
 	if len(images) == 0 {
 		return nil, fmt.Errorf("model infer %q: no images", model)
 	}
-	resp, err := c.svc.ModelInfer(ctx, NewBoxesRequest(model, images))
+	resp, err := c.svc.ModelInfer(ctx, newReq(model, images))
 	if err != nil {
 		return nil, fmt.Errorf("model infer %q on %s: %w", model, c.addr, err)
 	}

@@ -2,7 +2,6 @@ package kserve
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/screenfleet/screenfleet/internal/kserve/inferencepb"
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -33,16 +32,5 @@ func IsRegionsRequest(req *inferencepb.ModelInferRequest) bool {
 // InferRegions is InferBoxes for regions of screens (see ParamRegions):
 // boxes come back in each region's own pixels.
 func (c *Client) InferRegions(ctx context.Context, model string, images [][]byte) ([][]messages.Box, error) {
-	if len(images) == 0 {
-		return nil, fmt.Errorf("model infer %q: no images", model)
-	}
-	resp, err := c.svc.ModelInfer(ctx, NewRegionsRequest(model, images))
-	if err != nil {
-		return nil, fmt.Errorf("model infer %q on %s: %w", model, c.addr, err)
-	}
-	boxes, err := DecodeBoxesResponse(resp, len(images))
-	if err != nil {
-		return nil, fmt.Errorf("model infer %q on %s: %w", model, c.addr, err)
-	}
-	return boxes, nil
+	return c.inferBoxes(ctx, model, images, NewRegionsRequest)
 }
