@@ -68,7 +68,7 @@ func runDemo(ctx context.Context, g *globals, warn io.Writer, o devOpts, tasksDi
 			return err
 		}
 	}
-	fmt.Fprintf(g.out, "submitted %d tasks from %s\n", len(tasks), tasksDir)
+	fmt.Fprintf(g.out, "submitted %d task%s from %s\n", len(tasks), plural(len(tasks)), tasksDir)
 	results, err := followAll(ctx, g, c, tasks)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func followAll(ctx context.Context, g *globals, c *conn,
 	}
 	results := make([]messages.TaskStatus, 0, len(tasks))
 	for _, t := range tasks {
-		fmt.Fprintf(g.out, "\n== %s (%d steps)\n", t.ID, len(t.Steps))
+		fmt.Fprintf(g.out, "\n== %s (%d step%s)\n", t.ID, len(t.Steps), plural(len(t.Steps)))
 		st, err := follow(ctx, c, kv, t.ID, newPrinter(g.out))
 		if err != nil {
 			return nil, err

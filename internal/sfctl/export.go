@@ -32,7 +32,8 @@ sizes, the detections recorded for it and the targets chosen on it.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.out, "%d frames of %s written to %s\n", len(idx.Frames), args[0],
+			n := len(idx.Frames)
+			fmt.Fprintf(g.out, "%d frame%s of %s written to %s\n", n, plural(n), args[0],
 				filepath.Join(args[1], recording.IndexFile))
 			return nil
 		},

@@ -103,7 +103,7 @@ func describeState(st messages.TaskStatus) string {
 	case messages.StateAssigned:
 		return "assigned to sandbox " + st.Sandbox
 	case messages.StateRunning:
-		return fmt.Sprintf("running (%d steps)", st.StepCount)
+		return fmt.Sprintf("running (%d step%s)", st.StepCount, plural(st.StepCount))
 	}
 	return string(st.State)
 }
