@@ -22,13 +22,6 @@ const (
 	// the task bucket makes the dispatcher skip the task.
 	dupWindow = 10 * time.Minute
 
-	// maxTaskSize is the largest task the dispatcher runs: a task with the
-	// maximum 500 steps is well under 256 KiB. The stream itself takes
-	// anything the server does, so that a bigger task sent with a plain
-	// publish (no ack to carry the stream's refusal) reaches the dispatcher
-	// and is dead-lettered with its size rather than vanishing.
-	maxTaskSize = 1 << 20
-
 	// deadMaxAge keeps dead letters a week, long enough to be looked at
 	// after a weekend.
 	deadMaxAge = 7 * 24 * time.Hour
@@ -54,8 +47,12 @@ func (d *Dispatcher) streamConfigs() (tasks, dead jetstream.StreamConfig) {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  dupWindow,
-		MaxMsgSize:  -1,
-		Replicas:    d.cfg.Replicas,
+		// The stream takes anything the server does, so that a task over
+		// messages.MaxTaskBytes sent with a plain publish (no ack to carry
+		// the stream's refusal) reaches a dispatcher and is dead-lettered
+		// with its size rather than vanishing.
+		MaxMsgSize: -1,
+		Replicas:   d.cfg.Replicas,
 	}
 	dead = jetstream.StreamConfig{
 		Name:        DeadStream,

@@ -62,9 +62,9 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	hdrID := msg.Headers().Get(messages.MsgIDHeader)
-	if n := len(msg.Data()); n > maxTaskSize {
+	if n := len(msg.Data()); n > messages.MaxTaskBytes {
 		err := messages.Errorf(messages.CodeInvalidTask, "task is %s; a task may be at most %s "+
-			"(large inputs belong in files the app opens, not in the task)", sizeText(n), sizeText(maxTaskSize))
+			"(large inputs belong in files the app opens, not in the task)", sizeText(n), sizeText(messages.MaxTaskBytes))
 		d.deadLetter(ctx, msg, idOf(msg.Data(), hdrID), meta.Sequence.Stream, err)
 		return
 	}
@@ -120,12 +120,13 @@ func idOf(payload []byte, hdrID string) string {
 	return named.ID
 }
 
-// sizeText writes n bytes for people: "2.5 MB", "1 MiB".
+// sizeText writes n bytes for people: "2.5 MB", "1 MiB", and exact bytes
+// below 2 MiB, where a rounded figure could read as under the limit.
 func sizeText(n int) string {
 	if n == 1<<20 {
 		return "1 MiB"
 	}
-	if n >= 1e6 {
+	if n >= 2<<20 {
 		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " MB"
 	}
 	return strconv.Itoa(n) + " bytes"
