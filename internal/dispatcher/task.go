@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/screenfleet/screenfleet/internal/taskstore"
 	"github.com/screenfleet/screenfleet/pkg/messages"
@@ -122,7 +121,7 @@ func idOf(payload []byte, hdrID string) string {
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		_ = json.Unmarshal(trimmed, &named)
 	} else {
-		_ = msgpack.Unmarshal(payload, &named)
+		_ = messages.Decode(payload, &named)
 	}
 	if messages.CheckToken("task id", named.ID) != nil {
 		return ""

@@ -179,16 +179,28 @@ func Encode(v any) ([]byte, error) {
 
 // Decode reads msgpack into v. The error names the type being decoded.
 func Decode(data []byte, v any) error {
-	if err := msgpack.Unmarshal(data, v); err != nil {
+	if err := unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode %T: %w", v, err)
 	}
 	return nil
 }
 
+// unmarshal is msgpack.Unmarshal that returns an error where the library
+// panics: vmihailenco/msgpack v5.4.1 panics decoding nil into a time.Time
+// field (found by FuzzDecodeTaskStatus: {"updated_at": nil}).
+func unmarshal(data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("msgpack: malformed input (%v)", p)
+		}
+	}()
+	return msgpack.Unmarshal(data, v)
+}
+
 // DecodeFrame reads and validates a frame.
 func DecodeFrame(data []byte) (Frame, error) {
 	var f Frame
-	if err := msgpack.Unmarshal(data, &f); err != nil {
+	if err := unmarshal(data, &f); err != nil {
 		return Frame{}, Errorf(CodeBadFrame, "cannot decode frame: %v", err)
 	}
 	return f, f.Validate()

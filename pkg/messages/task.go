@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Action names what a step does.
@@ -177,10 +175,10 @@ func DecodeTaskUnknown(data []byte) (Task, []UnknownField, error) {
 		return decodeJSONTask(data)
 	}
 	w := &fieldWalk{tag: "msgpack"}
-	err := msgpack.Unmarshal(data, &t)
+	err := unmarshal(data, &t)
 	// A walk that stops early (a payload of another shape) has still
 	// noted what it saw; the typed decoder has the last word.
-	_ = w.msgpackObject(msgpack.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Task](), "")
+	w.walkMsgpack(data)
 	if err != nil && looksLikeText(trimmed) {
 		return Task{}, nil, invalid("cannot parse task: text that is not a JSON object "+
 			"(a task starts with '{') nor msgpack (%s)", describeParseError(err))

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -339,6 +340,13 @@ func syntaxError(data []byte, err *json.SyntaxError) error {
 // unknown fields, so that a deep or huge unknown value costs no more here
 // than there. A shape the walk does not expect ends it quietly: the typed
 // decoder judges the payload.
+// walkMsgpack walks a msgpack task for unknown fields; a panic in the
+// msgpack decoder ends the walk like a decode error does.
+func (w *fieldWalk) walkMsgpack(data []byte) {
+	defer func() { _ = recover() }()
+	_ = w.msgpackObject(msgpack.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Task](), "")
+}
+
 func (w *fieldWalk) msgpackObject(dec *msgpack.Decoder, t reflect.Type, path string) error {
 	n, err := dec.DecodeMapLen()
 	if err != nil {
