@@ -63,7 +63,8 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	hdrID := msg.Headers().Get(messages.MsgIDHeader)
 	if n := len(msg.Data()); n > messages.MaxTaskBytes {
 		err := messages.Errorf(messages.CodeInvalidTask, "task is %s; a task may be at most %s "+
-			"(large inputs belong in files the app opens, not in the task)", sizeText(n), sizeText(messages.MaxTaskBytes))
+			"(large inputs belong in files the app opens, not in the task)",
+			sizeText(n), sizeText(messages.MaxTaskBytes))
 		d.deadLetter(ctx, msg, idOf(msg.Data(), hdrID), meta.Sequence.Stream, err)
 		return
 	}

@@ -28,7 +28,8 @@ func (g *globals) connect() (*conn, error) {
 	nc, err := nats.Connect(g.natsURL, append([]nats.Option{nats.Name("sfctl"), nats.Timeout(5 * time.Second)},
 		tlsOpts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach NATS at %s: %w (is 'sfctl dev' or a NATS server running? set --nats-url or SF_NATS_URL)", natsconn.Redact(g.natsURL), err)
+		return nil, fmt.Errorf("cannot reach NATS at %s: %w (is 'sfctl dev' or a NATS server running? "+
+			"set --nats-url or SF_NATS_URL)", natsconn.Redact(g.natsURL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
